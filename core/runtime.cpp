@@ -1,0 +1,101 @@
+#include "core/runtime.h"
+
+#include "core/torch_compat.h"
+#include "core/version.h"
+
+#include <opencv2/core/version.hpp>
+
+#include <sched.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+namespace vitlab {
+namespace {
+
+int threadsFromEnvironment()
+{
+    const char* value = std::getenv("VITLAB_THREADS");
+    if (value == nullptr || *value == '\0')
+        return 0;
+    char* end = nullptr;
+    const long parsed = std::strtol(value, &end, 10);
+    return (*end == '\0' && parsed > 0 && parsed <= 4096) ? static_cast<int>(parsed) : 0;
+}
+
+std::string cudaUnavailableReason()
+{
+    if (!compat::builtWithCuda())
+        return "this LibTorch was built without CUDA";
+    if (!torch::cuda::is_available())
+        return "no CUDA device is visible to this process";
+    return {};
+}
+
+} // namespace
+
+int usableCoreCount()
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        const int count = CPU_COUNT(&set);
+        if (count > 0)
+            return count;
+    }
+    const unsigned hardware = std::thread::hardware_concurrency();
+    return hardware > 0 ? static_cast<int>(hardware) : 1;
+}
+
+RuntimeInfo initRuntime(const RuntimeOptions& options)
+{
+    int threads = threadsFromEnvironment();
+    if (threads == 0)
+        threads = options.threads > 0 ? options.threads : usableCoreCount();
+    at::set_num_threads(threads);
+
+    // The inter-op pool can only be sized before its first use, so only the first call does it.
+    static std::once_flag interOpOnce;
+    std::call_once(interOpOnce, [threads] {
+        try {
+            at::set_num_interop_threads(threads);
+        } catch (const c10::Error&) {
+            // Already started by an earlier torch call: keep LibTorch's size.
+        }
+    });
+    return currentRuntime();
+}
+
+RuntimeInfo currentRuntime()
+{
+    RuntimeInfo info;
+    info.vitlabVersion = VITLAB_VERSION_STRING;
+    info.torchVersion = compat::torchVersionString();
+    info.opencvVersion = CV_VERSION;
+    info.cudaUnavailableReason = cudaUnavailableReason();
+    info.cudaAvailable = info.cudaUnavailableReason.empty();
+    info.defaultDevice = info.cudaAvailable ? "cuda" : "cpu";
+    if (info.cudaAvailable) {
+        const auto count = torch::cuda::device_count();
+        info.deviceDescription = "CUDA (" + std::to_string(count) + (count == 1 ? " device)" : " devices)");
+    } else {
+        info.deviceDescription = "CPU";
+    }
+    info.intraOpThreads = at::get_num_threads();
+    info.usableCores = usableCoreCount();
+    return info;
+}
+
+std::filesystem::path defaultRunsDirectory()
+{
+    if (const char* explicitDir = std::getenv("VITLAB_RUNS_DIR"); explicitDir && *explicitDir)
+        return explicitDir;
+    if (const char* dataHome = std::getenv("XDG_DATA_HOME"); dataHome && *dataHome)
+        return std::filesystem::path(dataHome) / "vitlab" / "runs";
+    if (const char* home = std::getenv("HOME"); home && *home)
+        return std::filesystem::path(home) / ".local" / "share" / "vitlab" / "runs";
+    return std::filesystem::current_path() / "runs";
+}
+
+} // namespace vitlab

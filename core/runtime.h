@@ -1,0 +1,46 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+// Deliberately free of torch headers: the desktop front end reads this through the facade.
+namespace vitlab {
+
+struct RuntimeOptions {
+    /// Intra-op threads for LibTorch; 0 means every core this process may run on.
+    int threads = 0;
+};
+
+/// What the engine runs on, for `--version`, the About box and the status bar.
+struct RuntimeInfo {
+    std::string vitlabVersion;
+    std::string torchVersion;
+    std::string opencvVersion;
+    /// "cuda" when LibTorch sees a CUDA device, else "cpu".
+    std::string defaultDevice;
+    /// Human-readable: "CPU" or "CUDA (2 devices)".
+    std::string deviceDescription;
+    bool cudaAvailable = false;
+    /// Why CUDA cannot be used, empty when it can.
+    std::string cudaUnavailableReason;
+    int intraOpThreads = 0;
+    int usableCores = 0;
+};
+
+/// Cores this process may run on (its CPU affinity), at least 1.
+int usableCoreCount();
+
+/// Sets LibTorch's intra-op and inter-op thread counts and reports the runtime. LibTorch's own
+/// default counts physical cores only, which gives 1 thread on a 2-vCPU machine. The environment
+/// variable VITLAB_THREADS overrides `options.threads`. Safe to call more than once.
+RuntimeInfo initRuntime(const RuntimeOptions& options = {});
+
+/// The runtime as it is now, without changing anything.
+RuntimeInfo currentRuntime();
+
+/// Where run folders go unless the user says otherwise: $VITLAB_RUNS_DIR, else
+/// $XDG_DATA_HOME/vitlab/runs, else ~/.local/share/vitlab/runs. The GUI and the CLI share it,
+/// so each sees the other's runs.
+std::filesystem::path defaultRunsDirectory();
+
+} // namespace vitlab
