@@ -36,6 +36,8 @@ int main(int argc, char** argv)
     parser.process(app);
 
     vitlab::ui::MainWindow window(runtime);
+    if (parser.isSet(dataOption))
+        window.showPage(vitlab::ui::MainWindow::Page::Data);
     if (parser.isSet(pageOption)) {
         vitlab::ui::MainWindow::Page page;
         if (!vitlab::ui::MainWindow::pageFromName(parser.value(pageOption), &page)) {

@@ -7,7 +7,7 @@ ours="$("$BUILD_DIR/bench/bench_matmul" --benchmark_format=json --benchmark_min_
 peer="$(/usr/bin/python3 "$(dirname "$0")/peer_matmul.py" "$threads")"
 /usr/bin/python3 - "$ours" "$peer" <<'PY'
 import json, sys
-ours = {b["name"]: b["real_time"] for b in json.loads(sys.argv[1])["benchmarks"]}
+ours = {b["name"].split("/")[0]: b["real_time"] for b in json.loads(sys.argv[1])["benchmarks"]}
 peer = json.loads(sys.argv[2])
 for precision in ("fp32", "bf16"):
     us, them = ours[f"BM_linear_{precision}"], peer[f"{precision}_ms"]
