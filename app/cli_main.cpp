@@ -1,10 +1,8 @@
 // vitlab-cli: the headless entry. Every command reports failure as one line, "error: ...", on
-// stderr; exit status 1 is a failure of the work, 2 a mistake in the command line.
+// stderr; exit status 1 is a failure of the work (unreadable or malformed input), 2 a mistake in
+// the command line or the configuration.
+#include "app/cli/commands.h"
 #include "core/errors.h"
-#include "core/runtime.h"
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include <iostream>
 
@@ -25,20 +23,12 @@ void printVersion(const vitlab::RuntimeInfo& info)
               << "threads: " << info.intraOpThreads << " (of " << info.usableCores << " usable cores)\n";
 }
 
-nlohmann::json runtimeJson(const vitlab::RuntimeInfo& info)
+std::string oneLine(std::string text)
 {
-    return {
-        {"vitlab_version", info.vitlabVersion},
-        {"torch_version", info.torchVersion},
-        {"opencv_version", info.opencvVersion},
-        {"device", info.defaultDevice},
-        {"device_description", info.deviceDescription},
-        {"cuda_available", info.cudaAvailable},
-        {"cuda_unavailable_reason", info.cudaUnavailableReason},
-        {"threads", info.intraOpThreads},
-        {"usable_cores", info.usableCores},
-        {"runs_directory", vitlab::defaultRunsDirectory().string()},
-    };
+    // LibTorch's messages carry a C++ backtrace after the first line.
+    if (const auto end = text.find('\n'); end != std::string::npos)
+        text.resize(end);
+    return text;
 }
 
 } // namespace
@@ -52,9 +42,11 @@ int main(int argc, char** argv)
     int threads = 0;
     app.add_option("--threads", threads, "Intra-op threads (default: every usable core)")->check(CLI::Range(1, 4096));
 
-    auto* info = app.add_subcommand("info", "Show the runtime: versions, device, threads, runs folder");
-    bool infoJson = false;
-    info->add_flag("--json", infoJson, "Print one JSON object");
+    const std::vector<vitlab::cli::Command> commands{
+        vitlab::cli::addInfoCommand(app),
+        vitlab::cli::addModelsCommand(app),
+        vitlab::cli::addForwardCommand(app),
+    };
 
     try {
         app.parse(argc, argv);
@@ -71,22 +63,17 @@ int main(int argc, char** argv)
             printVersion(runtime);
             return 0;
         }
-        if (info->parsed()) {
-            if (infoJson) {
-                std::cout << runtimeJson(runtime).dump(2) << "\n";
-            } else {
-                printVersion(runtime);
-                std::cout << "runs folder: " << vitlab::defaultRunsDirectory().string() << "\n";
-            }
-            return 0;
+        for (const auto& command : commands) {
+            if (command.app->parsed())
+                return command.run(runtime);
         }
         std::cout << app.help();
         return kExitUsage;
     } catch (const vitlab::ConfigError& error) {
-        std::cerr << "error: " << error.what() << "\n";
+        std::cerr << "error: " << oneLine(error.what()) << "\n";
         return kExitUsage;
     } catch (const std::exception& error) {
-        std::cerr << "error: " << error.what() << "\n";
+        std::cerr << "error: " << oneLine(error.what()) << "\n";
         return kExitFailure;
     }
 }

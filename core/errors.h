@@ -29,4 +29,10 @@ public:
     using Error::Error;
 };
 
+/// A tensor or image does not have the shape the operation needs.
+class ShapeError : public Error {
+public:
+    using Error::Error;
+};
+
 } // namespace vitlab

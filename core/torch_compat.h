@@ -2,6 +2,7 @@
 
 // The one place for calls whose spelling differs between Debian's LibTorch 1.13 and the official
 // LibTorch 2.x. Everything else uses the API common to both.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -18,5 +19,64 @@ inline std::string torchVersionString()
     return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "."
         + std::to_string(TORCH_VERSION_PATCH);
 }
+
+/// Mixed precision for the scope: matrix products and convolutions on `device` run in `dtype`
+/// (bfloat16 on CPUs with AMX or AVX-512 BF16, float16 or bfloat16 on CUDA). LibTorch 2.4 made the
+/// autocast state per device type; older versions have one call per device.
+class AutocastGuard {
+public:
+    AutocastGuard(c10::DeviceType device, at::ScalarType dtype, bool enabled = true)
+        : m_device(device)
+    {
+        m_wasEnabled = isEnabled(device);
+        m_previousDtype = currentDtype(device);
+        set(device, enabled, dtype);
+        at::autocast::increment_nesting();
+    }
+    ~AutocastGuard()
+    {
+        // As Python's torch.autocast: the cast-weight cache lives until the outermost scope ends.
+        if (at::autocast::decrement_nesting() == 0)
+            at::autocast::clear_cache();
+        set(m_device, m_wasEnabled, m_previousDtype);
+    }
+    AutocastGuard(const AutocastGuard&) = delete;
+    AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+private:
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    static bool isEnabled(c10::DeviceType device) { return at::autocast::is_autocast_enabled(device); }
+    static at::ScalarType currentDtype(c10::DeviceType device) { return at::autocast::get_autocast_dtype(device); }
+    static void set(c10::DeviceType device, bool enabled, at::ScalarType dtype)
+    {
+        at::autocast::set_autocast_enabled(device, enabled);
+        at::autocast::set_autocast_dtype(device, dtype);
+    }
+#else
+    static bool isEnabled(c10::DeviceType device)
+    {
+        return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+    }
+    static at::ScalarType currentDtype(c10::DeviceType device)
+    {
+        return device == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
+                                               : at::autocast::get_autocast_cpu_dtype();
+    }
+    static void set(c10::DeviceType device, bool enabled, at::ScalarType dtype)
+    {
+        if (device == c10::DeviceType::CUDA) {
+            at::autocast::set_enabled(enabled);
+            at::autocast::set_autocast_gpu_dtype(dtype);
+        } else {
+            at::autocast::set_cpu_enabled(enabled);
+            at::autocast::set_autocast_cpu_dtype(dtype);
+        }
+    }
+#endif
+
+    c10::DeviceType m_device;
+    bool m_wasEnabled = false;
+    at::ScalarType m_previousDtype = at::kFloat;
+};
 
 } // namespace vitlab::compat

@@ -1,0 +1,50 @@
+#include "core/models/classifier.h"
+
+#include "core/errors.h"
+
+namespace vitlab {
+
+std::vector<AttentionCaptureSite*> ClassifierImpl::attentionSites()
+{
+    std::vector<AttentionCaptureSite*> sites;
+    for (const auto& module : modules(/*include_self=*/false)) {
+        if (auto* site = dynamic_cast<AttentionCaptureSite*>(module.get()))
+            sites.push_back(site);
+    }
+    return sites;
+}
+
+void ClassifierImpl::setAttentionCapture(bool on)
+{
+    for (auto* site : attentionSites())
+        site->setCapture(on);
+}
+
+StateDict stateDictOf(const ClassifierImpl& model)
+{
+    StateDict dict;
+    for (const auto& item : model.named_parameters(/*recurse=*/true))
+        dict[item.key()] = item.value();
+    for (const auto& item : model.named_buffers(/*recurse=*/true))
+        dict[item.key()] = item.value();
+    return dict;
+}
+
+void checkImageBatch(const ClassifierImpl& model, const torch::Tensor& images)
+{
+    const auto describe = [](const torch::Tensor& t) {
+        std::string text = "(";
+        for (int64_t d = 0; d < t.dim(); ++d)
+            text += (d ? ", " : "") + std::to_string(t.size(d));
+        return text + ")";
+    };
+    if (images.dim() != 4)
+        throw ShapeError("the model takes images as (batch, channels, height, width), not " + describe(images));
+    const auto size = model.imageSize();
+    if (images.size(1) != model.inputChannels() || images.size(2) != size[0] || images.size(3) != size[1])
+        throw ShapeError("the model was built for " + std::to_string(model.inputChannels()) + "-channel "
+                         + std::to_string(size[0]) + "x" + std::to_string(size[1]) + " images, not "
+                         + describe(images));
+}
+
+} // namespace vitlab

@@ -1,0 +1,170 @@
+#pragma once
+
+// Building blocks shared by the families, with timm's module names (they are the checkpoint keys).
+#include "core/models/classifier.h"
+
+#include <torch/torch.h>
+
+namespace vitlab {
+
+/// timm's trunc_normal_: normal(0, std) truncated to [a, b] (absolute bounds).
+void truncNormal_(torch::Tensor tensor, double std, double a = -2.0, double b = 2.0);
+
+/// timm's init for Linear layers in transformers: truncated normal weights (std 0.02), zero bias.
+void initLinearTimm(torch::nn::Linear& linear);
+
+/// Stochastic depth: drops whole residual branches per sample while training.
+class DropPathImpl : public torch::nn::Module {
+public:
+    explicit DropPathImpl(double probability = 0.0)
+        : m_probability(probability)
+    {
+    }
+    torch::Tensor forward(const torch::Tensor& x);
+
+private:
+    double m_probability;
+};
+TORCH_MODULE(DropPath);
+
+/// Per-channel learnable scale of a residual branch (CaiT's LayerScale, key "gamma").
+class LayerScaleImpl : public torch::nn::Module {
+public:
+    LayerScaleImpl(std::int64_t dim, double initValue);
+    torch::Tensor forward(const torch::Tensor& x) { return x * gamma; }
+    torch::Tensor gamma;
+};
+TORCH_MODULE(LayerScale);
+
+struct MlpOptions {
+    MlpOptions(std::int64_t inFeatures, std::int64_t hiddenFeatures)
+        : in_features_(inFeatures)
+        , hidden_features_(hiddenFeatures)
+    {
+    }
+    TORCH_ARG(std::int64_t, in_features);
+    TORCH_ARG(std::int64_t, hidden_features);
+    /// Defaults to in_features.
+    TORCH_ARG(std::int64_t, out_features) = 0;
+    TORCH_ARG(double, drop) = 0.0;
+};
+
+/// fc1, exact GELU, dropout, fc2, dropout.
+class MlpImpl : public torch::nn::Module {
+public:
+    explicit MlpImpl(const MlpOptions& options);
+    torch::Tensor forward(const torch::Tensor& x);
+
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+private:
+    double m_drop;
+};
+TORCH_MODULE(Mlp);
+
+struct AttentionOptions {
+    AttentionOptions(std::int64_t dim, std::int64_t numHeads)
+        : dim_(dim)
+        , num_heads_(numHeads)
+    {
+    }
+    TORCH_ARG(std::int64_t, dim);
+    TORCH_ARG(std::int64_t, num_heads);
+    TORCH_ARG(bool, qkv_bias) = false;
+    /// LayerNorm on queries and keys per head (timm's qk_norm).
+    TORCH_ARG(bool, qk_norm) = false;
+    TORCH_ARG(double, attn_drop) = 0.0;
+    TORCH_ARG(double, proj_drop) = 0.0;
+};
+
+/// Multi-head self-attention over all tokens: qkv, softmax(q k^T / sqrt(d)) v, proj.
+class AttentionImpl : public torch::nn::Module, public AttentionCaptureSite {
+public:
+    explicit AttentionImpl(const AttentionOptions& options);
+    torch::Tensor forward(const torch::Tensor& x);
+
+    torch::nn::Linear qkv{nullptr}, proj{nullptr};
+    torch::nn::LayerNorm q_norm{nullptr}, k_norm{nullptr};
+
+private:
+    std::int64_t m_numHeads;
+    std::int64_t m_headDim;
+    double m_scale;
+    double m_attnDrop;
+    double m_projDrop;
+};
+TORCH_MODULE(Attention);
+
+struct BlockOptions {
+    BlockOptions(std::int64_t dim, std::int64_t numHeads)
+        : dim_(dim)
+        , num_heads_(numHeads)
+    {
+    }
+    TORCH_ARG(std::int64_t, dim);
+    TORCH_ARG(std::int64_t, num_heads);
+    TORCH_ARG(double, mlp_ratio) = 4.0;
+    TORCH_ARG(bool, qkv_bias) = false;
+    TORCH_ARG(bool, qk_norm) = false;
+    /// LayerScale initial value; 0 means no LayerScale.
+    TORCH_ARG(double, init_values) = 0.0;
+    TORCH_ARG(double, proj_drop) = 0.0;
+    TORCH_ARG(double, attn_drop) = 0.0;
+    TORCH_ARG(double, drop_path) = 0.0;
+    TORCH_ARG(double, norm_eps) = 1e-6;
+};
+
+/// The pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+class BlockImpl : public torch::nn::Module {
+public:
+    explicit BlockImpl(const BlockOptions& options);
+    torch::Tensor forward(const torch::Tensor& x);
+
+    torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+    Attention attn{nullptr};
+    Mlp mlp{nullptr};
+    LayerScale ls1{nullptr}, ls2{nullptr};
+    DropPath drop_path1{nullptr}, drop_path2{nullptr};
+};
+TORCH_MODULE(Block);
+
+/// Turns images (N, C, H, W) into a grid of tokens: ViT's patch embedding, or the hybrid's
+/// backbone plus projection. Registered as "patch_embed".
+class TokenEmbedder : public torch::nn::Module {
+public:
+    virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+    /// Tokens per side (height, width).
+    virtual std::array<std::int64_t, 2> gridSize() const = 0;
+    std::int64_t numPatches() const { return gridSize()[0] * gridSize()[1]; }
+};
+
+/// Non-overlapping patches by a strided convolution ("proj"): tokens (N, L, D) when `flatten`,
+/// else the (N, D, h, w) map.
+class PatchEmbedImpl : public TokenEmbedder {
+public:
+    PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64_t patchSize, std::int64_t inChannels,
+                   std::int64_t embedDim, bool flatten = true);
+    torch::Tensor forward(const torch::Tensor& images) override;
+    std::array<std::int64_t, 2> gridSize() const override { return m_grid; }
+
+    torch::nn::Conv2d proj{nullptr};
+
+private:
+    std::array<std::int64_t, 2> m_grid;
+    bool m_flatten;
+};
+TORCH_MODULE(PatchEmbed);
+
+/// Linearly increasing stochastic-depth rates over `depth` blocks, as timm's dpr.
+std::vector<double> dropPathRates(double maxRate, std::int64_t depth);
+
+/// timm's resample_abs_pos_embed: bicubic resize of the grid part of a (1, prefix + H*W, D)
+/// position embedding to `newGrid`, prefix tokens kept.
+torch::Tensor resamplePositionEmbedding(const torch::Tensor& posEmbed, std::array<std::int64_t, 2> newGrid,
+                                        std::int64_t numPrefixTokens);
+
+/// timm's adapt_input_conv: sums an RGB patch-embedding kernel over channels for grey input,
+/// or repeats it for more channels, keeping the activation scale.
+torch::Tensor adaptInputConv(const torch::Tensor& weight, std::int64_t inChannels);
+
+} // namespace vitlab

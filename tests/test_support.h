@@ -1,0 +1,39 @@
+#pragma once
+
+// Helpers shared by the tests: where the timm reference vectors are, and tensor comparisons.
+#include <torch/torch.h>
+
+#include <QByteArray>
+#include <QString>
+#include <QtGlobal>
+
+#include <filesystem>
+
+namespace vitlab::test {
+
+/// shared/fixtures beside the repository; ctest passes its path in VITLAB_FIXTURES_DIR.
+inline std::filesystem::path fixturesDir()
+{
+    const QByteArray dir = qgetenv("VITLAB_FIXTURES_DIR");
+    return dir.isEmpty() ? std::filesystem::path("../shared/fixtures") : std::filesystem::path(dir.toStdString());
+}
+
+inline std::filesystem::path timmFixturesDir()
+{
+    return fixturesDir() / "timm";
+}
+
+inline double maxAbsDifference(const torch::Tensor& a, const torch::Tensor& b)
+{
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+inline QString shapeString(const torch::Tensor& t)
+{
+    QString text = QStringLiteral("(");
+    for (int64_t d = 0; d < t.dim(); ++d)
+        text += (d ? QStringLiteral(", ") : QString()) + QString::number(t.size(d));
+    return text + QStringLiteral(")");
+}
+
+} // namespace vitlab::test

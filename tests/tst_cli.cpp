@@ -1,0 +1,157 @@
+// vitlab-cli end to end: the real binary on the timm fixtures and on bad input.
+#include "core/io/safetensors.h"
+#include "core/models/registry.h"
+#include "test_support.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace vitlab;
+
+namespace {
+
+struct CliResult {
+    int exitCode = -1;
+    QString out;
+    QString err;
+};
+
+CliResult runCli(const QStringList& arguments)
+{
+    QProcess process;
+    process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
+    process.waitForFinished(120000);
+    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
+}
+
+QString fixturePath(const QString& file)
+{
+    return QString::fromStdString((test::timmFixturesDir() / file.toStdString()).string());
+}
+
+/// Writes the fixture's config to a JSON file, as a user would.
+QString writeConfig(const QTemporaryDir& dir, const QString& name)
+{
+    std::ifstream in(test::timmFixturesDir() / "index.json");
+    const auto config = nlohmann::json::parse(in)[name.toStdString()]["config"];
+    const QString path = dir.filePath(name + QStringLiteral(".json"));
+    std::ofstream(path.toStdString()) << config.dump(2);
+    return path;
+}
+
+} // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY2(!qEnvironmentVariable("VITLAB_CLI").isEmpty(), "VITLAB_CLI is not set"); }
+
+    void forwardWritesTimmsOutputs_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::newRow("vit") << QStringLiteral("vit");
+        QTest::newRow("vit_gap") << QStringLiteral("vit_gap");
+        QTest::newRow("deit_distilled") << QStringLiteral("deit_distilled");
+    }
+    void forwardWritesTimmsOutputs()
+    {
+        QFETCH(QString, name);
+        QTemporaryDir dir;
+        const QString output = dir.filePath(QStringLiteral("out.safetensors"));
+        const auto result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), writeConfig(dir, name),
+                                    QStringLiteral("--weights"), fixturePath(name + QStringLiteral(".safetensors")),
+                                    QStringLiteral("--input"), fixturePath(name + QStringLiteral(".io.safetensors")),
+                                    QStringLiteral("--output"), output, QStringLiteral("--attention")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto ours = safetensors::load(output.toStdString()).tensors;
+        const auto timm = safetensors::load(fixturePath(name + QStringLiteral(".io.safetensors")).toStdString()).tensors;
+        const auto& logits = timm.at("logits");
+        QVERIFY(test::maxAbsDifference(ours.at("logits"), logits)
+                <= 1e-4 * std::max(1.0, logits.abs().max().item<double>()));
+        for (const auto& [key, expected] : timm) {
+            if (key.rfind("attn.", 0) == 0 || key == "rollout") {
+                QVERIFY2(ours.count(key), key.c_str());
+                QVERIFY2(test::maxAbsDifference(ours.at(key), expected) <= 1e-4, key.c_str());
+            }
+        }
+    }
+
+    void missingWeightsFileFailsWithOneLine()
+    {
+        QTemporaryDir dir;
+        const auto result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), writeConfig(dir, QStringLiteral("vit")),
+                                    QStringLiteral("--weights"), dir.filePath(QStringLiteral("none.safetensors")),
+                                    QStringLiteral("--input"), fixturePath(QStringLiteral("vit.io.safetensors")),
+                                    QStringLiteral("--output"), dir.filePath(QStringLiteral("out.safetensors"))});
+        QCOMPARE(result.exitCode, 1);
+        QVERIFY(result.err.startsWith(QStringLiteral("error: ")));
+        QCOMPARE(result.err.count(QLatin1Char('\n')), 1);
+        QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("out.safetensors"))));
+    }
+
+    void malformedOrMismatchedFilesAreRefused()
+    {
+        QTemporaryDir dir;
+        const QString garbage = dir.filePath(QStringLiteral("garbage.safetensors"));
+        std::ofstream(garbage.toStdString()) << "this is not a safetensors file at all";
+        const QString config = writeConfig(dir, QStringLiteral("vit"));
+        const QString input = fixturePath(QStringLiteral("vit.io.safetensors"));
+        const QString output = dir.filePath(QStringLiteral("out.safetensors"));
+
+        auto result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), config, QStringLiteral("--weights"),
+                              garbage, QStringLiteral("--input"), input, QStringLiteral("--output"), output});
+        QCOMPARE(result.exitCode, 1);
+        QVERIFY2(result.err.contains(QStringLiteral("garbage.safetensors")), qPrintable(result.err));
+
+        // Weights of the distilled model do not fit a plain ViT: the keys are named.
+        result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), config, QStringLiteral("--weights"),
+                         fixturePath(QStringLiteral("deit_distilled.safetensors")), QStringLiteral("--input"), input,
+                         QStringLiteral("--output"), output});
+        QCOMPARE(result.exitCode, 1);
+        QVERIFY2(result.err.contains(QStringLiteral("dist_token")), qPrintable(result.err));
+
+        // An input file without "input".
+        result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), config, QStringLiteral("--weights"),
+                         fixturePath(QStringLiteral("vit.safetensors")), QStringLiteral("--input"),
+                         fixturePath(QStringLiteral("vit.safetensors")), QStringLiteral("--output"), output});
+        QCOMPARE(result.exitCode, 1);
+        QVERIFY2(result.err.contains(QStringLiteral("\"input\"")), qPrintable(result.err));
+        QVERIFY(!QFile::exists(output));
+    }
+
+    void unknownModelIsAUsageError()
+    {
+        QTemporaryDir dir;
+        const auto result = runCli({QStringLiteral("forward"), QStringLiteral("--model"), QStringLiteral("vit_tiny_patch16_22"),
+                                    QStringLiteral("--weights"), fixturePath(QStringLiteral("vit.safetensors")),
+                                    QStringLiteral("--input"), fixturePath(QStringLiteral("vit.io.safetensors")),
+                                    QStringLiteral("--output"), dir.filePath(QStringLiteral("out.safetensors"))});
+        QCOMPARE(result.exitCode, 2);
+        QVERIFY2(result.err.contains(QStringLiteral("vit_tiny_patch16_224")), qPrintable(result.err));
+    }
+
+    void modelsListsTheRegistryAsJson()
+    {
+        const auto result = runCli({QStringLiteral("models"), QStringLiteral("--json")});
+        QCOMPARE(result.exitCode, 0);
+        const auto list = nlohmann::json::parse(result.out.toStdString());
+        const auto registered = ModelRegistry::instance().models();
+        QCOMPARE(list.size(), registered.size());
+        for (std::size_t i = 0; i < registered.size(); ++i) {
+            QCOMPARE(list[i]["name"].get<std::string>(), registered[i].name);
+            QCOMPARE(list[i]["params"].get<std::int64_t>(), parameterCount(registered[i]));
+            QCOMPARE(list[i]["flops_per_image"].get<std::int64_t>(), 2 * macsPerImage(registered[i]));
+            QVERIFY(list[i]["mean"].size() == 3 && list[i]["img_size"].size() == 2);
+        }
+        const auto filtered = runCli({QStringLiteral("models"), QStringLiteral("deit_*distilled*"), QStringLiteral("--json")});
+        QVERIFY(nlohmann::json::parse(filtered.out.toStdString()).size() >= 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"

@@ -1,0 +1,231 @@
+// Every registered model builds, runs and trains; weights adapt as fine-tuning needs; freezing.
+#include "core/errors.h"
+#include "core/io/safetensors.h"
+#include "core/models/deit.h"
+#include "core/models/registry.h"
+#include "core/models/vit.h"
+#include "core/models/weights.h"
+#include "test_support.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace vitlab;
+
+namespace {
+
+ModelSpec fixtureSpec(const std::string& name)
+{
+    std::ifstream in(test::timmFixturesDir() / "index.json");
+    return specFromConfig(nlohmann::json::parse(in)[name]["config"]);
+}
+
+std::filesystem::path fixtureWeights(const std::string& name)
+{
+    return test::timmFixturesDir() / (name + ".safetensors");
+}
+
+} // namespace
+
+class TestModels : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { torch::manual_seed(0); }
+
+    void everyModelRunsAndTrains_data()
+    {
+        QTest::addColumn<QString>("name");
+        const auto models = ModelRegistry::instance().models();
+        QVERIFY(models.size() >= 10);
+        for (const auto& spec : models)
+            QTest::newRow(spec.name.c_str()) << QString::fromStdString(spec.name);
+    }
+    void everyModelRunsAndTrains()
+    {
+        QFETCH(QString, name);
+        auto spec = withNumClasses(ModelRegistry::instance().model(name.toStdString()), 7);
+        auto model = createModel(spec);
+        model->train();
+        const auto images = torch::randn({2, spec.input.channels, spec.input.size[0], spec.input.size[1]});
+        const auto logits = model->forward(images);
+        QCOMPARE(test::shapeString(logits), QStringLiteral("(2, 7)"));
+        QVERIFY(torch::isfinite(logits).all().item<bool>());
+        logits.logsumexp(1).sum().backward();
+        for (const auto& item : model->named_parameters()) {
+            const auto& grad = item.value().grad();
+            QVERIFY2(grad.defined(), item.key().c_str());
+            QVERIFY2(torch::isfinite(grad).all().item<bool>(), item.key().c_str());
+        }
+        QCOMPARE(parameterCount(spec), countParameters(*model));
+        QVERIFY(macsPerImage(spec) > 0);
+    }
+
+    void unknownNamesSuggestAlternatives()
+    {
+        try {
+            ModelRegistry::instance().model("vit_tiny_patch16_22");
+            QFAIL("an unknown name must be refused");
+        } catch (const ConfigError& error) {
+            QVERIFY(QString::fromUtf8(error.what()).contains(QStringLiteral("vit_tiny_patch16_224")));
+        }
+        QVERIFY_THROWS_EXCEPTION(ConfigError, specFromConfig({{"family", "resnet"}}));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, createModel(specFromConfig({{"family", "vit"}, {"embed_dimm", 48}})));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, createModel(specFromConfig({{"family", "vit"}, {"img_size", 30}, {"patch_size", 8}})));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, createModel(specFromConfig({{"family", "vit"}, {"embed_dim", 50}, {"num_heads", 3}})));
+    }
+
+    void wildcardListing()
+    {
+        const auto distilled = ModelRegistry::instance().models("*distilled*");
+        QVERIFY(distilled.size() >= 2);
+        for (const auto& spec : distilled)
+            QCOMPARE(QString::fromStdString(spec.family), QStringLiteral("deit"));
+        QVERIFY(ModelRegistry::instance().models("nothing_like_this*").empty());
+    }
+
+    void vitTinyMatchesTimmsPublishedSize()
+    {
+        // timm's model table: vit_tiny_patch16_224 has 5.72 M parameters and 1.26 GMACs.
+        const auto& spec = ModelRegistry::instance().model("vit_tiny_patch16_224");
+        const auto model = createModel(spec);
+        QCOMPARE(countParameters(*model), std::int64_t{5717416});
+        QVERIFY(std::abs(static_cast<double>(macsPerImage(spec)) - 1.26e9) < 0.02e9);
+    }
+
+    void imageShapeIsChecked()
+    {
+        auto model = createModel(fixtureSpec("vit"));
+        QVERIFY_THROWS_EXCEPTION(ShapeError, model->forward(torch::randn({1, 3, 64, 64})));
+        QVERIFY_THROWS_EXCEPTION(ShapeError, model->forward(torch::randn({3, 32, 32})));
+    }
+
+    void numClassesComesFromTheFile()
+    {
+        auto spec = fixtureSpec("vit");
+        spec.args.erase("num_classes");
+        WeightsReport report;
+        auto model = createModelWithWeights(spec, fixtureWeights("vit"), {}, &report);
+        QCOMPARE(model->numClasses(), std::int64_t{5});
+        QVERIFY(report.clean());
+        QCOMPARE(numClassesInWeights(fixtureWeights("vit")), std::int64_t{5});
+    }
+
+    void otherClassCountGetsAFreshHead()
+    {
+        auto model = createModel(withNumClasses(fixtureSpec("deit_distilled"), 3));
+        const auto report = loadWeights(*model, fixtureWeights("deit_distilled"));
+        QVERIFY(report.freshHead);
+        QVERIFY(report.clean());
+        const auto timm = safetensors::load(fixtureWeights("deit_distilled")).tensors;
+        const auto ours = stateDictOf(*model);
+        QVERIFY(torch::equal(ours.at("blocks.1.mlp.fc2.weight"), timm.at("blocks.1.mlp.fc2.weight")));
+        QCOMPARE(ours.at("head_dist.weight").size(0), 3);
+        QVERIFY_THROWS_EXCEPTION(FormatError, loadWeights(*model, fixtureWeights("deit_distilled"), {true, false}));
+    }
+
+    void strictLoadingNamesTheDifferences()
+    {
+        // A distilled checkpoint in a plain ViT: dist_token and head_dist are unexpected.
+        auto model = createModel(fixtureSpec("vit"));
+        try {
+            loadWeights(*model, fixtureWeights("deit_distilled"));
+            QFAIL("strict loading must refuse a distilled checkpoint in a plain ViT");
+        } catch (const FormatError& error) {
+            const QString message = QString::fromUtf8(error.what());
+            QVERIFY2(message.contains(QStringLiteral("dist_token")), qPrintable(message));
+            QVERIFY2(message.contains(QStringLiteral("pos_embed")), qPrintable(message));
+        }
+        WeightsLoadOptions lenient;
+        lenient.strict = false;
+        const auto report = loadWeights(*model, fixtureWeights("deit_distilled"), lenient);
+        QVERIFY(!report.clean());
+        QVERIFY(std::find(report.unexpected.begin(), report.unexpected.end(), "dist_token") != report.unexpected.end());
+    }
+
+    void positionEmbeddingResizesForAnotherImageSize()
+    {
+        auto spec = withImageSize(fixtureSpec("vit"), 64, 64);
+        WeightsReport report;
+        auto model = createModelWithWeights(spec, fixtureWeights("vit"), {}, &report);
+        QVERIFY(report.clean());
+        auto* vit = dynamic_cast<VisionTransformerImpl*>(model.get());
+        QCOMPARE(test::shapeString(vit->pos_embed), QStringLiteral("(1, 65, 48)"));
+        const auto timm = safetensors::load(fixtureWeights("vit")).tensors;
+        // The class token's position is kept; the grid is interpolated.
+        QVERIFY(torch::equal(vit->pos_embed.narrow(1, 0, 1), timm.at("pos_embed").narrow(1, 0, 1)));
+        model->eval();
+        torch::NoGradGuard noGrad;
+        QVERIFY(torch::isfinite(model->forward(torch::randn({1, 3, 64, 64}))).all().item<bool>());
+    }
+
+    void greyInputSumsTheRgbKernel()
+    {
+        auto spec = withInputChannels(fixtureSpec("vit"), 1);
+        auto model = createModelWithWeights(spec, fixtureWeights("vit"));
+        const auto timm = safetensors::load(fixtureWeights("vit")).tensors;
+        const auto expected = timm.at("patch_embed.proj.weight").sum(1, true);
+        QVERIFY(test::maxAbsDifference(stateDictOf(*model).at("patch_embed.proj.weight"), expected) < 1e-6);
+        // A grey image equals the RGB model on the same image repeated over three channels.
+        auto rgb = createModelWithWeights(fixtureSpec("vit"), fixtureWeights("vit"));
+        model->eval();
+        rgb->eval();
+        torch::NoGradGuard noGrad;
+        const auto grey = torch::rand({2, 1, 32, 32});
+        QVERIFY(test::maxAbsDifference(model->forward(grey), rgb->forward(grey.expand({2, 3, 32, 32}))) < 1e-3);
+    }
+
+    void halfPrecisionFilesAreConverted()
+    {
+        auto timm = safetensors::load(fixtureWeights("vit")).tensors;
+        for (auto& [key, tensor] : timm)
+            tensor = tensor.to(torch::kBFloat16);
+        QTemporaryDir dir;
+        const std::filesystem::path path = dir.filePath(QStringLiteral("bf16.safetensors")).toStdString();
+        safetensors::save(path, timm);
+        WeightsReport report;
+        auto model = createModelWithWeights(fixtureSpec("vit"), path, {}, &report);
+        QVERIFY(report.clean());
+        QVERIFY(QString::fromStdString(report.summary()).contains(QStringLiteral("BFloat16")));
+        QCOMPARE(stateDictOf(*model).at("head.weight").scalar_type(), torch::kFloat32);
+    }
+
+    void freezingKeepsTheRightParametersTrainable()
+    {
+        auto model = createModel(fixtureSpec("vit"));
+        applyFreeze(*model, parseFreezeSpec("head"));
+        for (const auto& item : model->named_parameters()) {
+            const bool head = item.key().rfind("head", 0) == 0 || item.key().rfind("norm.", 0) == 0;
+            QVERIFY2(item.value().requires_grad() == head, item.key().c_str());
+        }
+        applyFreeze(*model, parseFreezeSpec("1"));
+        const auto params = model->named_parameters();
+        QVERIFY(!params["patch_embed.proj.weight"].requires_grad());
+        QVERIFY(!params["pos_embed"].requires_grad());
+        QVERIFY(!params["blocks.0.attn.qkv.weight"].requires_grad());
+        QVERIFY(params["blocks.1.attn.qkv.weight"].requires_grad());
+        QVERIFY(params["head.weight"].requires_grad());
+        applyFreeze(*model, parseFreezeSpec("none"));
+        QCOMPARE(countParameters(*model, true), countParameters(*model));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, applyFreeze(*model, parseFreezeSpec("3")));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, parseFreezeSpec("some"));
+    }
+
+    void distilledHeadsAverageInEval()
+    {
+        auto model = createModelWithWeights(fixtureSpec("deit_distilled"), fixtureWeights("deit_distilled"));
+        auto* deit = dynamic_cast<VisionTransformerDistilledImpl*>(model.get());
+        QVERIFY(deit);
+        model->eval();
+        torch::NoGradGuard noGrad;
+        const auto features = model->forward_features(torch::randn({2, 3, 32, 32}));
+        const auto [cls, dist] = deit->forwardBothHeads(features);
+        QVERIFY(!torch::allclose(cls, dist));
+        QVERIFY(torch::allclose(model->forward_head(features), (cls + dist) / 2));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModels)
+#include "tst_models.moc"

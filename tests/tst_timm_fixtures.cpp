@@ -1,0 +1,174 @@
+// Equality with timm: every fixture in shared/fixtures/timm loads unchanged and computes timm's
+// logits (and attention and rollout where the fixture has them); what we save has timm's keys.
+#include "core/attention/rollout.h"
+#include "core/io/safetensors.h"
+#include "core/models/registry.h"
+#include "core/models/vit.h"
+#include "core/models/weights.h"
+#include "test_support.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace vitlab;
+
+namespace {
+
+nlohmann::json fixtureIndex()
+{
+    std::ifstream in(test::timmFixturesDir() / "index.json");
+    if (!in)
+        return nlohmann::json::object();
+    return nlohmann::json::parse(in);
+}
+
+struct Fixture {
+    ModelSpec spec;
+    Classifier model;
+    safetensors::TensorMap io;
+};
+
+Fixture loadFixture(const QString& name)
+{
+    const auto entry = fixtureIndex()[name.toStdString()];
+    Fixture fixture;
+    fixture.spec = specFromConfig(entry["config"]);
+    fixture.model = createModel(fixture.spec);
+    const auto report = loadWeights(*fixture.model, test::timmFixturesDir() / (name.toStdString() + ".safetensors"));
+    if (!report.clean())
+        throw std::runtime_error(report.summary());
+    fixture.model->eval();
+    fixture.io = safetensors::load(test::timmFixturesDir() / (name.toStdString() + ".io.safetensors")).tensors;
+    return fixture;
+}
+
+bool familyImplemented(const QString& name)
+{
+    const auto family = fixtureIndex()[name.toStdString()]["config"]["family"].get<std::string>();
+    const auto known = ModelRegistry::instance().familyNames();
+    return std::find(known.begin(), known.end(), family) != known.end();
+}
+
+} // namespace
+
+class TestTimmFixtures : public QObject {
+    Q_OBJECT
+
+private:
+    void fixtureRows()
+    {
+        QTest::addColumn<QString>("name");
+        const auto index = fixtureIndex();
+        QVERIFY2(!index.empty(), "shared/fixtures/timm/index.json is missing: set VITLAB_FIXTURES_DIR");
+        for (const auto& [name, entry] : index.items())
+            QTest::newRow(name.c_str()) << QString::fromStdString(name);
+    }
+
+private Q_SLOTS:
+    void initTestCase() { torch::manual_seed(0); }
+
+    void logitsMatchTimm_data() { fixtureRows(); }
+    void logitsMatchTimm()
+    {
+        QFETCH(QString, name);
+        if (!familyImplemented(name))
+            QSKIP("family not implemented yet");
+        auto fixture = loadFixture(name);
+        torch::NoGradGuard noGrad;
+        const auto logits = fixture.model->forward(fixture.io.at("input"));
+        const auto& expected = fixture.io.at("logits");
+        QCOMPARE(test::shapeString(logits), test::shapeString(expected));
+        const double tolerance = 1e-4 * std::max(1.0, expected.abs().max().item<double>());
+        const double difference = test::maxAbsDifference(logits, expected);
+        QVERIFY2(difference <= tolerance, qPrintable(QStringLiteral("max |diff| %1 > %2").arg(difference).arg(tolerance)));
+    }
+
+    void attentionMatchesTimm_data() { fixtureRows(); }
+    void attentionMatchesTimm()
+    {
+        QFETCH(QString, name);
+        if (!familyImplemented(name))
+            QSKIP("family not implemented yet");
+        auto fixture = loadFixture(name);
+        if (fixture.io.count("attn.0") == 0)
+            QSKIP("this fixture has no attention maps");
+        fixture.model->setAttentionCapture(true);
+        torch::NoGradGuard noGrad;
+        fixture.model->forward(fixture.io.at("input"));
+        const auto sites = fixture.model->attentionSites();
+        std::vector<torch::Tensor> maps;
+        for (std::size_t block = 0; block < sites.size(); ++block) {
+            const auto key = "attn." + std::to_string(block);
+            QVERIFY2(fixture.io.count(key), key.c_str());
+            const auto& map = sites[block]->captured();
+            QCOMPARE(test::shapeString(map), test::shapeString(fixture.io.at(key)));
+            QVERIFY(test::maxAbsDifference(map, fixture.io.at(key)) <= 1e-4);
+            maps.push_back(map);
+        }
+        if (fixture.io.count("rollout")) {
+            auto* vit = dynamic_cast<VisionTransformerImpl*>(fixture.model.get());
+            QVERIFY(vit);
+            const auto rollout = attentionRollout(maps, vit->numPrefixTokens(), vit->gridSize());
+            QCOMPARE(test::shapeString(rollout), test::shapeString(fixture.io.at("rollout")));
+            QVERIFY(test::maxAbsDifference(rollout, fixture.io.at("rollout")) <= 1e-4);
+        }
+        fixture.model->setAttentionCapture(false);
+        QVERIFY(!sites.front()->captured().defined());
+    }
+
+    void savedFileHasTimmKeysAndShapes_data() { fixtureRows(); }
+    void savedFileHasTimmKeysAndShapes()
+    {
+        QFETCH(QString, name);
+        if (!familyImplemented(name))
+            QSKIP("family not implemented yet");
+        const auto spec = specFromConfig(fixtureIndex()[name.toStdString()]["config"]);
+        const auto fresh = createModel(spec);
+        QTemporaryDir dir;
+        const std::filesystem::path saved = dir.filePath(QStringLiteral("saved.safetensors")).toStdString();
+        saveWeights(*fresh, saved, {{"format", "pt"}});
+        const auto ours = safetensors::readHeader(saved);
+        const auto timm = safetensors::readHeader(test::timmFixturesDir() / (name.toStdString() + ".safetensors"));
+        QStringList onlyOurs, onlyTimm, otherShape;
+        for (const auto& [key, info] : ours) {
+            const auto it = timm.find(key);
+            if (it == timm.end())
+                onlyOurs << QString::fromStdString(key);
+            else if (it->second.shape != info.shape || it->second.dtype != info.dtype)
+                otherShape << QString::fromStdString(key);
+        }
+        for (const auto& [key, info] : timm) {
+            if (ours.count(key) == 0)
+                onlyTimm << QString::fromStdString(key);
+        }
+        QVERIFY2(onlyOurs.isEmpty(), qPrintable(QStringLiteral("not in timm: ") + onlyOurs.join(QStringLiteral(", "))));
+        QVERIFY2(onlyTimm.isEmpty(), qPrintable(QStringLiteral("missing: ") + onlyTimm.join(QStringLiteral(", "))));
+        QVERIFY2(otherShape.isEmpty(), qPrintable(QStringLiteral("other shape: ") + otherShape.join(QStringLiteral(", "))));
+        // timm's parameter count for this config, ours built and ours counted without building.
+        const auto timmParameters = fixtureIndex()[name.toStdString()]["params"].get<std::int64_t>();
+        QCOMPARE(countParameters(*fresh), timmParameters);
+        QCOMPARE(parameterCount(spec), timmParameters);
+    }
+
+    void saveAndReloadGiveIdenticalOutputs_data() { fixtureRows(); }
+    void saveAndReloadGiveIdenticalOutputs()
+    {
+        QFETCH(QString, name);
+        if (!familyImplemented(name))
+            QSKIP("family not implemented yet");
+        auto fixture = loadFixture(name);
+        QTemporaryDir dir;
+        const std::filesystem::path saved = dir.filePath(QStringLiteral("roundtrip.safetensors")).toStdString();
+        saveWeights(*fixture.model, saved);
+        auto reloaded = createModelWithWeights(fixture.spec, saved);
+        reloaded->eval();
+        torch::NoGradGuard noGrad;
+        const auto& input = fixture.io.at("input");
+        QVERIFY(torch::equal(fixture.model->forward(input), reloaded->forward(input)));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestTimmFixtures)
+#include "tst_timm_fixtures.moc"
