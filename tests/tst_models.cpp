@@ -213,6 +213,21 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(ConfigError, parseFreezeSpec("some"));
     }
 
+    void hardDistillationFollowsTheTeacher()
+    {
+        // The distillation head is pulled toward the teacher's class, the class head toward the label.
+        const auto labels = torch::tensor({0, 1}, torch::kLong);
+        const auto teacher = torch::tensor({{0.0, 0.0, 5.0}, {0.0, 5.0, 0.0}});
+        const auto agreeing = torch::tensor({{0.0, 0.0, 9.0}, {0.0, 9.0, 0.0}});
+        const auto disagreeing = torch::tensor({{9.0, 0.0, 0.0}, {9.0, 0.0, 0.0}});
+        const auto classLogits = torch::tensor({{9.0, 0.0, 0.0}, {0.0, 9.0, 0.0}});
+        const auto good = hardDistillationLoss(classLogits, agreeing, labels, teacher).item<double>();
+        const auto bad = hardDistillationLoss(classLogits, disagreeing, labels, teacher).item<double>();
+        QVERIFY(good < 0.01);
+        QVERIFY(bad > 2.0);
+        QVERIFY_THROWS_EXCEPTION(ShapeError, hardDistillationLoss(classLogits, agreeing, labels, teacher.narrow(1, 0, 2)));
+    }
+
     void distilledHeadsAverageInEval()
     {
         auto model = createModelWithWeights(fixtureSpec("deit_distilled"), fixtureWeights("deit_distilled"));

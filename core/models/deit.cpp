@@ -1,5 +1,6 @@
 #include "core/models/deit.h"
 
+#include "core/errors.h"
 #include "core/models/registry.h"
 
 namespace vitlab {
@@ -46,6 +47,18 @@ void VisionTransformerDistilledImpl::resetClassifier(std::int64_t classes)
         unregister_module("head_dist");
         head_dist = nullptr;
     }
+}
+
+torch::Tensor hardDistillationLoss(const torch::Tensor& classLogits, const torch::Tensor& distillationLogits,
+                                   const torch::Tensor& labels, const torch::Tensor& teacherLogits)
+{
+    if (teacherLogits.sizes() != distillationLogits.sizes())
+        throw ShapeError("the teacher's logits must have the student's shape (batch, classes)");
+    const auto classLoss = labels.dim() == 2
+        ? -(labels * torch::log_softmax(classLogits, -1)).sum(-1).mean()
+        : torch::nn::functional::cross_entropy(classLogits, labels);
+    const auto teacherLabels = teacherLogits.argmax(-1).detach();
+    return 0.5 * classLoss + 0.5 * torch::nn::functional::cross_entropy(distillationLogits, teacherLabels);
 }
 
 namespace {

@@ -24,6 +24,12 @@ protected:
 };
 TORCH_MODULE(VisionTransformerDistilled);
 
+/// DeiT's hard distillation: the class head learns the labels, the distillation head the
+/// teacher's top-1 class; each term weighs half. `labels` are class indices (N) or soft targets
+/// (N, classes, from mixup); `teacherLogits` are (N, classes).
+torch::Tensor hardDistillationLoss(const torch::Tensor& classLogits, const torch::Tensor& distillationLogits,
+                                   const torch::Tensor& labels, const torch::Tensor& teacherLogits);
+
 void registerDeitFamily(ModelRegistry& registry);
 
 } // namespace vitlab
