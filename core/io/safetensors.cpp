@@ -17,7 +17,6 @@
 #include <utility>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 // The format stores little-endian bytes and we copy them into tensors unchanged.
@@ -56,29 +55,21 @@ constexpr std::array<DtypeInfo, 10> kDtypes{{
     {"BOOL", torch::kBool, 1},
 }};
 
-const DtypeInfo* dtypeByName(const std::string& name)
+template <typename Matches>
+const DtypeInfo* findDtype(Matches matches)
 {
-    for (const DtypeInfo& info : kDtypes)
-        if (name == info.name)
-            return &info;
-    return nullptr;
-}
-
-const DtypeInfo* dtypeByScalarType(torch::ScalarType type)
-{
-    for (const DtypeInfo& info : kDtypes)
-        if (type == info.scalarType)
-            return &info;
-    return nullptr;
+    const auto found = std::find_if(kDtypes.begin(), kDtypes.end(), matches);
+    return found == kDtypes.end() ? nullptr : &*found;
 }
 
 std::string quoted(const std::string& name)
 {
-    std::string shown = name.substr(0, kMaxQuotedNameBytes);
-    for (char& c : shown)
-        if (static_cast<unsigned char>(c) < 0x20)
-            c = '?';
-    return "\"" + shown + (name.size() > kMaxQuotedNameBytes ? "...\"" : "\"");
+    std::size_t cut = std::min(name.size(), kMaxQuotedNameBytes);
+    while (cut < name.size() && cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80)
+        --cut; // not inside a UTF-8 sequence
+    std::string shown = name.substr(0, cut);
+    std::replace_if(shown.begin(), shown.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }, '?');
+    return "\"" + shown + (cut < name.size() ? "...\"" : "\"");
 }
 
 [[noreturn]] void fail(const std::string& source, const std::string& problem)
@@ -191,12 +182,12 @@ Entry parseEntry(const std::string& name, const nlohmann::json& value, std::uint
 
     Entry entry;
     entry.name = name;
-    const nlohmann::json& dtype = value.at("dtype");
-    if (!dtype.is_string())
+    if (!value.at("dtype").is_string())
         fail(source, what + " has a dtype that is not a string");
-    entry.dtype = dtypeByName(dtype.get<std::string>());
+    const std::string dtype = value.at("dtype").get<std::string>();
+    entry.dtype = findDtype([&dtype](const DtypeInfo& info) { return dtype == info.name; });
     if (!entry.dtype)
-        fail(source, what + " has the unsupported dtype " + quoted(dtype.get<std::string>())
+        fail(source, what + " has the unsupported dtype " + quoted(dtype)
                          + " (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
 
     // nlohmann stores non-negative integer literals as unsigned; negatives, fractions and
@@ -457,7 +448,8 @@ std::vector<std::uint8_t> serialize(const TensorMap& tensors, const Metadata& me
             throw FormatError(what + ": it is undefined.");
         if (tensor.layout() != torch::kStrided)
             throw FormatError(what + ": only dense tensors can be saved.");
-        const DtypeInfo* dtype = dtypeByScalarType(tensor.scalar_type());
+        const auto type = tensor.scalar_type();
+        const DtypeInfo* dtype = findDtype([type](const DtypeInfo& info) { return type == info.scalarType; });
         if (!dtype)
             throw FormatError(what + ": its dtype " + std::string(c10::toString(tensor.scalar_type()))
                               + " has no safetensors equivalent.");
