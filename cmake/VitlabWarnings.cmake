@@ -3,6 +3,6 @@
 add_library(vitlab_warnings INTERFACE)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(vitlab_warnings INTERFACE
-    -Wall -Wextra -Wshadow=local -Wnon-virtual-dtor -Woverloaded-virtual -Wnull-dereference
+    -Wall -Wextra -Wshadow=local -Wnon-virtual-dtor -Woverloaded-virtual
     -Winvalid-pch)
 endif()

@@ -1,0 +1,402 @@
+#include "core/data/image_folder.h"
+
+#include "core/errors.h"
+#include "core/runtime.h"
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+namespace vitlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string lowercase(std::string text)
+{
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+}
+
+bool isHidden(const fs::path& path)
+{
+    const auto name = path.filename().string();
+    static const std::set<std::string> systemFiles{"thumbs.db", "desktop.ini", "icon\r"};
+    return (!name.empty() && name[0] == '.') || systemFiles.count(lowercase(name)) > 0;
+}
+
+/// 64-bit FNV-1a: enough to find identical files among thousands.
+std::uint64_t contentHash(const std::vector<char>& bytes)
+{
+    std::uint64_t hash = 1469598103934665603ull;
+    for (const char byte : bytes) {
+        hash ^= static_cast<unsigned char>(byte);
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+std::uint64_t mixHash(std::uint64_t value)
+{
+    // splitmix64's finaliser: a stable, platform-independent ordering key.
+    value += 0x9e3779b97f4a7c15ull;
+    value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ull;
+    value = (value ^ (value >> 27)) * 0x94d049bb133111ebull;
+    return value ^ (value >> 31);
+}
+
+std::uint64_t stringHash(const std::string& text)
+{
+    return contentHash(std::vector<char>(text.begin(), text.end()));
+}
+
+/// A JPEG must end with its EOI marker and a PNG with its IEND chunk; decoders fill a cut-off
+/// image with grey instead of failing, so truncation is checked on the bytes.
+bool looksTruncated(const std::vector<char>& bytes)
+{
+    const auto n = bytes.size();
+    const auto byteAt = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+    if (n >= 3 && byteAt(0) == 0xFF && byteAt(1) == 0xD8 && byteAt(2) == 0xFF) {
+        // Some writers pad after EOI: look for it near the end.
+        for (std::size_t i = n - 1; i >= 1 && i + 64 >= n; --i) {
+            if (byteAt(i - 1) == 0xFF && byteAt(i) == 0xD9)
+                return false;
+        }
+        return true;
+    }
+    static const unsigned char pngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 8 && std::equal(pngSignature, pngSignature + 8, bytes.begin(), [](unsigned char a, char b) {
+            return a == static_cast<unsigned char>(b);
+        })) {
+        const std::string tail(bytes.end() - static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 12)), bytes.end());
+        return tail.find("IEND") == std::string::npos;
+    }
+    return false;
+}
+
+struct Candidate {
+    fs::path path;
+    std::int64_t label = 0;
+    bool inValidationFolder = false;
+};
+
+struct CheckResult {
+    std::string problem; ///< empty when the image is usable
+    std::uint64_t bytes = 0;
+    std::uint64_t hash = 0;
+    int width = 0;
+    int height = 0;
+};
+
+CheckResult checkImage(const fs::path& path, bool decode, std::int64_t maxPixels)
+{
+    CheckResult result;
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in)
+        return {"unreadable (permission denied or vanished)"};
+    std::vector<char> bytes(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)));
+    in.seekg(0);
+    if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+        return {"unreadable (read error)"};
+    result.bytes = bytes.size();
+    if (bytes.empty())
+        return {"zero bytes"};
+    result.hash = contentHash(bytes);
+    if (!decode)
+        return result;
+    if (looksTruncated(bytes))
+        return {"truncated (the file ends before the image does)"};
+    cv::Mat image;
+    try {
+        image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
+                             cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception& error) {
+        const std::string message = error.what();
+        if (message.find("MAX_IMAGE_PIXELS") != std::string::npos || message.find("pixels") != std::string::npos)
+            return {"too many pixels (over " + std::to_string(maxPixels) + ")"};
+        return {"corrupt image"};
+    }
+    if (image.empty())
+        return {"not an image, or corrupt"};
+    if (static_cast<std::int64_t>(image.cols) * image.rows > maxPixels)
+        return {"too many pixels (over " + std::to_string(maxPixels) + ")"};
+    result.width = image.cols;
+    result.height = image.rows;
+    return result;
+}
+
+/// Walks a class folder, following folder links once each (a link loop ends there).
+void collectImages(const fs::path& classDir, std::int64_t label, bool validation, std::vector<Candidate>& candidates,
+                   std::vector<SkippedFile>& skipped)
+{
+    std::set<std::pair<dev_t, ino_t>> visited;
+    std::vector<fs::path> pending{classDir};
+    while (!pending.empty()) {
+        const fs::path dir = pending.back();
+        pending.pop_back();
+        struct stat info {};
+        if (::stat(dir.c_str(), &info) != 0 || !visited.insert({info.st_dev, info.st_ino}).second)
+            continue; // already seen: a link back up the tree
+        std::error_code error;
+        fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, error);
+        if (error) {
+            skipped.push_back({dir.string(), "folder unreadable (" + error.message() + ")"});
+            continue;
+        }
+        std::vector<fs::path> entries;
+        for (; it != fs::directory_iterator(); it.increment(error)) {
+            if (error)
+                break;
+            entries.push_back(it->path());
+        }
+        std::sort(entries.begin(), entries.end());
+        for (const auto& entry : entries) {
+            if (isHidden(entry))
+                continue;
+            std::error_code statError;
+            const auto status = fs::status(entry, statError);
+            if (statError || !fs::exists(status)) {
+                skipped.push_back({entry.string(), fs::is_symlink(fs::symlink_status(entry, statError))
+                                                       ? "broken or looping link"
+                                                       : "unreadable"});
+            } else if (fs::is_directory(status)) {
+                pending.push_back(entry);
+            } else if (!fs::is_regular_file(status)) {
+                skipped.push_back({entry.string(), "not a regular file"});
+            } else if (!hasImageExtension(entry)) {
+                skipped.push_back({entry.string(), "not an image (unknown file type)"});
+            } else {
+                candidates.push_back({entry, label, validation});
+            }
+        }
+    }
+}
+
+std::vector<fs::path> sortedSubfolders(const fs::path& dir, std::vector<SkippedFile>* looseFiles)
+{
+    std::vector<fs::path> folders;
+    std::error_code error;
+    for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, error), end; !error && it != end;
+         it.increment(error)) {
+        if (isHidden(it->path()))
+            continue;
+        std::error_code statError;
+        if (fs::is_directory(it->path(), statError))
+            folders.push_back(it->path());
+        else if (looseFiles)
+            looseFiles->push_back({it->path().string(), "not inside a class folder"});
+    }
+    std::sort(folders.begin(), folders.end());
+    return folders;
+}
+
+/// Runs work(0..count-1) on every core. `progress` is called after each item, from the worker
+/// threads but one call at a time; returning false stops the remaining items.
+void runInParallel(std::size_t count, const std::function<void(std::size_t)>& work,
+                   const std::function<bool(std::size_t, std::size_t)>& progress, bool& cancelled)
+{
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex progressMutex;
+    std::size_t done = 0;
+    const int workers = std::max(1, std::min<int>(usableCoreCount(), static_cast<int>(count)));
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) {
+        threads.emplace_back([&] {
+            for (std::size_t i = next++; i < count && !stop; i = next++) {
+                work(i);
+                std::lock_guard<std::mutex> lock(progressMutex);
+                ++done;
+                if (progress && !stop && !progress(done, count))
+                    stop = true;
+            }
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    cancelled = stop;
+}
+
+} // namespace
+
+std::vector<std::string> ScanReport::classNames() const
+{
+    std::vector<std::string> names;
+    for (const auto& entry : classes)
+        names.push_back(entry.name);
+    return names;
+}
+
+bool hasImageExtension(const fs::path& path)
+{
+    static const std::set<std::string> extensions{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};
+    return extensions.count(lowercase(path.extension().string())) > 0;
+}
+
+ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
+{
+    std::error_code error;
+    if (!fs::is_directory(root, error))
+        throw IoError("the dataset folder " + root.string() + " does not exist or is not a folder");
+    if (!(options.validationFraction >= 0.0 && options.validationFraction < 1.0))
+        throw ConfigError("the validation fraction must be at least 0 and below 1");
+    // OpenCV refuses images above this many pixels before allocating (a decompression bomb guard);
+    // it reads the limit once, at its first decode.
+    static const bool limitSet = [&] {
+        const auto text = std::to_string(options.maxPixels);
+        setenv("OPENCV_IO_MAX_IMAGE_PIXELS", text.c_str(), /*overwrite=*/0);
+        return true;
+    }();
+    (void)limitSet;
+
+    ScanReport report;
+    report.root = root;
+    fs::path trainDir, validationDir;
+    for (const auto& folder : sortedSubfolders(root, nullptr)) {
+        const auto name = lowercase(folder.filename().string());
+        if (name == "train")
+            trainDir = folder;
+        else if (name == "val" || name == "valid" || name == "validation" || name == "test")
+            validationDir = validationDir.empty() ? folder : validationDir;
+    }
+    report.explicitSplits = !trainDir.empty() && !validationDir.empty();
+
+    std::vector<Candidate> candidates;
+    const auto classRoot = report.explicitSplits ? trainDir : root;
+    const auto classFolders = sortedSubfolders(classRoot, &report.skipped);
+    std::map<std::string, std::int64_t> labels;
+    for (const auto& folder : classFolders) {
+        const auto label = static_cast<std::int64_t>(report.classes.size());
+        labels[folder.filename().string()] = label;
+        report.classes.push_back({folder.filename().string()});
+        collectImages(folder, label, false, candidates, report.skipped);
+    }
+    if (report.explicitSplits) {
+        for (const auto& folder : sortedSubfolders(validationDir, &report.skipped)) {
+            const auto found = labels.find(folder.filename().string());
+            if (found == labels.end()) {
+                report.skipped.push_back({folder.string(), "validation class not in " + trainDir.string()});
+                continue;
+            }
+            collectImages(folder, found->second, true, candidates, report.skipped);
+        }
+    }
+
+    std::vector<CheckResult> checks(candidates.size());
+    runInParallel(
+        candidates.size(),
+        [&](std::size_t i) { checks[i] = checkImage(candidates[i].path, options.checkImages, options.maxPixels); },
+        options.progress, report.cancelled);
+    if (report.cancelled)
+        return report;
+
+    std::int64_t sizedImages = 0;
+    double widthSum = 0.0, heightSum = 0.0;
+    std::unordered_map<std::uint64_t, std::vector<std::size_t>> byContent;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+        const auto& check = checks[i];
+        if (!check.problem.empty()) {
+            report.skipped.push_back({candidates[i].path.string(), check.problem});
+            continue;
+        }
+        byContent[check.hash ^ mixHash(check.bytes)].push_back(report.files.size());
+        report.files.push_back({candidates[i].path, candidates[i].label,
+                                candidates[i].inValidationFolder ? Split::Validation : Split::Train, check.bytes});
+        if (check.width > 0) {
+            report.minWidth = sizedImages ? std::min<std::int64_t>(report.minWidth, check.width) : check.width;
+            report.maxWidth = std::max<std::int64_t>(report.maxWidth, check.width);
+            report.minHeight = sizedImages ? std::min<std::int64_t>(report.minHeight, check.height) : check.height;
+            report.maxHeight = std::max<std::int64_t>(report.maxHeight, check.height);
+            widthSum += check.width;
+            heightSum += check.height;
+            ++sizedImages;
+        }
+    }
+    if (sizedImages > 0) {
+        report.meanWidth = widthSum / static_cast<double>(sizedImages);
+        report.meanHeight = heightSum / static_cast<double>(sizedImages);
+    }
+
+    // A stratified split when the folder has none: per class, files ordered by a seeded hash of
+    // their path inside the class, the first share held out. Adding files moves few others.
+    if (!report.explicitSplits && options.validationFraction > 0.0) {
+        std::map<std::int64_t, std::vector<std::size_t>> byClass;
+        for (std::size_t i = 0; i < report.files.size(); ++i)
+            byClass[report.files[i].label].push_back(i);
+        for (auto& [label, members] : byClass) {
+            const auto classDir = classFolders[static_cast<std::size_t>(label)];
+            const auto key = [&](std::size_t i) {
+                return mixHash(stringHash(report.files[i].path.lexically_relative(classDir).generic_string())
+                               ^ mixHash(options.seed));
+            };
+            std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
+                const auto ka = key(a), kb = key(b);
+                return ka != kb ? ka < kb : report.files[a].path < report.files[b].path;
+            });
+            auto held = static_cast<std::size_t>(options.validationFraction * static_cast<double>(members.size()) + 0.5);
+            if (members.size() >= 2)
+                held = std::clamp<std::size_t>(held, 1, members.size() - 1);
+            else
+                held = 0;
+            for (std::size_t k = 0; k < held; ++k)
+                report.files[members[k]].split = Split::Validation;
+        }
+    }
+
+    for (const auto& file : report.files) {
+        auto& counts = report.classes[static_cast<std::size_t>(file.label)];
+        (file.split == Split::Train ? counts.train : counts.validation)++;
+    }
+    for (auto& [key, group] : byContent) {
+        if (group.size() < 2)
+            continue;
+        std::vector<std::string> paths;
+        const ImageFile* firstTrain = nullptr;
+        const ImageFile* firstValidation = nullptr;
+        for (const auto index : group) {
+            const auto& file = report.files[index];
+            paths.push_back(file.path.string());
+            (file.split == Split::Train ? firstTrain : firstValidation) = firstTrain && file.split == Split::Train
+                ? firstTrain
+                : (firstValidation && file.split == Split::Validation ? firstValidation : &file);
+        }
+        std::sort(paths.begin(), paths.end());
+        report.duplicateGroups.push_back(std::move(paths));
+        if (firstTrain && firstValidation)
+            report.leakage.emplace_back(firstTrain->path.string(), firstValidation->path.string());
+    }
+    std::sort(report.duplicateGroups.begin(), report.duplicateGroups.end());
+    std::sort(report.leakage.begin(), report.leakage.end());
+
+    std::int64_t largest = 0, smallest = 0;
+    std::size_t classesWithImages = 0;
+    for (const auto& entry : report.classes) {
+        const auto total = entry.train + entry.validation;
+        if (total == 0) {
+            report.emptyClasses.push_back(entry.name);
+            continue;
+        }
+        largest = std::max(largest, total);
+        smallest = classesWithImages++ ? std::min(smallest, total) : total;
+    }
+    if (classesWithImages < 2)
+        throw ConfigError("found " + std::to_string(classesWithImages) + " class folder(s) with images in "
+                          + root.string()
+                          + "; a classifier needs at least two: put each class's images in a sub-folder of its own");
+    report.imbalanceRatio = static_cast<double>(largest) / static_cast<double>(smallest);
+    return report;
+}
+
+} // namespace vitlab

@@ -1,0 +1,228 @@
+// Scanning messy image folders: every good image found, every bad file reported with its reason.
+#include "core/data/image_folder.h"
+#include "core/errors.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <zlib.h>
+
+#include <fstream>
+
+using namespace vitlab;
+namespace fs = std::filesystem;
+
+namespace {
+
+cv::Mat pattern(int width, int height, int channels, int seed)
+{
+    cv::Mat image(height, width, CV_8UC(channels));
+    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+    cv::circle(image, {width / 2, height / 2}, std::min(width, height) / 3, cv::Scalar::all(seed * 40 % 255), -1);
+    return image;
+}
+
+void write(const fs::path& path, const cv::Mat& image)
+{
+    fs::create_directories(path.parent_path());
+    QVERIFY2(cv::imwrite(path.string(), image), path.c_str());
+}
+
+void writeBytes(const fs::path& path, const std::string& bytes)
+{
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::string readBytes(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// A PNG whose header claims 50000 x 50000 pixels: a decompression bomb's calling card.
+std::string bombPng()
+{
+    auto bigEndian = [](std::uint32_t v) {
+        return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                           static_cast<char>(v)};
+    };
+    auto chunk = [&](const std::string& type, const std::string& data) {
+        const std::string body = type + data;
+        const auto crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
+        return bigEndian(static_cast<std::uint32_t>(data.size())) + body + bigEndian(static_cast<std::uint32_t>(crc));
+    };
+    const std::string ihdr = bigEndian(50000) + bigEndian(50000) + std::string{8, 0, 0, 0, 0};
+    std::string pixels(256, '\0');
+    uLongf packedSize = compressBound(static_cast<uLong>(pixels.size()));
+    std::string packed(packedSize, '\0');
+    compress(reinterpret_cast<Bytef*>(packed.data()), &packedSize, reinterpret_cast<const Bytef*>(pixels.data()),
+             static_cast<uLong>(pixels.size()));
+    packed.resize(packedSize);
+    return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", packed) + chunk("IEND", "");
+}
+
+QString reasonFor(const ScanReport& report, const std::string& fileName)
+{
+    for (const auto& skipped : report.skipped) {
+        if (fs::path(skipped.path).filename() == fileName)
+            return QString::fromStdString(skipped.reason);
+    }
+    return {};
+}
+
+bool found(const ScanReport& report, const std::string& fileName)
+{
+    return std::any_of(report.files.begin(), report.files.end(),
+                       [&](const ImageFile& file) { return file.path.filename() == fileName; });
+}
+
+} // namespace
+
+class TestImageFolder : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void reportsEveryBadFileAndLoadsEveryGoodOne()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        // Good images of every kind, at any depth, with odd names.
+        write(root / "cats" / "plain.jpg", pattern(64, 48, 3, 1));
+        write(root / "cats" / "UPPER.JPEG", pattern(40, 40, 3, 2));
+        write(root / "cats" / "deep" / "er" / "grey.png", pattern(30, 20, 1, 3));
+        write(root / "cats" / "with alpha.png", pattern(32, 32, 4, 4));
+        cv::Mat sixteen(24, 24, CV_16UC3);
+        cv::randu(sixteen, cv::Scalar::all(0), cv::Scalar::all(65535));
+        write(root / "cats" / "sixteen bit.png", sixteen);
+        write(root / "dogs" / "chien été.bmp", pattern(50, 50, 3, 5));
+        write(root / "dogs" / "photo.webp", pattern(33, 31, 3, 6));
+        write(root / "dogs" / "scan.tiff", pattern(20, 28, 3, 7));
+        write(root / "dogs" / "scan2.TIF", pattern(21, 22, 1, 8));
+        // Bad files.
+        const auto goodJpeg = readBytes(root / "cats" / "plain.jpg");
+        writeBytes(root / "dogs" / "truncated.jpg", goodJpeg.substr(0, goodJpeg.size() / 2));
+        const auto goodPng = readBytes(root / "cats" / "with alpha.png");
+        writeBytes(root / "dogs" / "truncated.png", goodPng.substr(0, goodPng.size() - 20));
+        writeBytes(root / "dogs" / "corrupt.png", "\x89PNG\r\n\x1a\n this is not really a png IEND");
+        writeBytes(root / "dogs" / "text.jpg", std::string(300, 'x') + "\xFF\xD9");
+        writeBytes(root / "dogs" / "empty.png", "");
+        writeBytes(root / "dogs" / "notes.txt", "a note");
+        writeBytes(root / "dogs" / "bomb.png", bombPng());
+        writeBytes(root / "loose.jpg", goodJpeg);
+        fs::create_symlink(root / "dogs" / "missing.jpg", root / "dogs" / "dangling.jpg");
+        // Harmless: hidden and system files, a link loop, an empty class.
+        writeBytes(root / "cats" / ".DS_Store", "junk");
+        writeBytes(root / "cats" / "Thumbs.db", "junk");
+        fs::create_directory_symlink(root / "cats", root / "cats" / "deep" / "loop");
+        fs::create_directories(root / "empty class");
+
+        const auto report = scanImageFolder(root);
+        QCOMPARE(report.classNames(), (std::vector<std::string>{"cats", "dogs", "empty class"}));
+        for (const char* name : {"plain.jpg", "UPPER.JPEG", "grey.png", "with alpha.png", "sixteen bit.png",
+                                 "chien été.bmp", "photo.webp", "scan.tiff", "scan2.TIF"})
+            QVERIFY2(found(report, name), name);
+        QCOMPARE(report.files.size(), std::size_t{9});
+        QCOMPARE(report.classes[0].train + report.classes[0].validation, std::int64_t{5});
+        QVERIFY(reasonFor(report, "truncated.jpg").contains(QStringLiteral("truncated")));
+        QVERIFY(reasonFor(report, "truncated.png").contains(QStringLiteral("truncated")));
+        QVERIFY(reasonFor(report, "corrupt.png").contains(QStringLiteral("corrupt")));
+        QVERIFY(reasonFor(report, "text.jpg").contains(QStringLiteral("not an image")));
+        QCOMPARE(reasonFor(report, "empty.png"), QStringLiteral("zero bytes"));
+        QVERIFY(reasonFor(report, "notes.txt").contains(QStringLiteral("not an image")));
+        QVERIFY2(reasonFor(report, "bomb.png").contains(QStringLiteral("too many pixels")),
+                 qPrintable(reasonFor(report, "bomb.png")));
+        QCOMPARE(reasonFor(report, "loose.jpg"), QStringLiteral("not inside a class folder"));
+        QVERIFY(reasonFor(report, "dangling.jpg").contains(QStringLiteral("link")));
+        QVERIFY(reasonFor(report, ".DS_Store").isEmpty() && reasonFor(report, "Thumbs.db").isEmpty());
+        QCOMPARE(report.emptyClasses, (std::vector<std::string>{"empty class"}));
+        QCOMPARE(report.maxWidth, std::int64_t{64});
+        QCOMPARE(report.minHeight, std::int64_t{20});
+        QCOMPARE(report.imbalanceRatio, 5.0 / 4.0);
+    }
+
+    void splitIsStratifiedAndRepeatable()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        for (int i = 0; i < 20; ++i)
+            write(root / "a" / ("a" + std::to_string(i) + ".png"), pattern(8, 8, 1, i));
+        for (int i = 0; i < 10; ++i)
+            write(root / "b" / ("b" + std::to_string(i) + ".png"), pattern(8, 8, 3, i));
+        ScanOptions options;
+        options.validationFraction = 0.2;
+        options.seed = 7;
+        const auto first = scanImageFolder(root, options);
+        QCOMPARE(first.classes[0].validation, std::int64_t{4});
+        QCOMPARE(first.classes[1].validation, std::int64_t{2});
+        const auto again = scanImageFolder(root, options);
+        auto validationOf = [](const ScanReport& report) {
+            std::vector<std::string> paths;
+            for (const auto& file : report.files)
+                if (file.split == Split::Validation)
+                    paths.push_back(file.path.string());
+            return paths;
+        };
+        QCOMPARE(validationOf(again), validationOf(first));
+        options.seed = 8;
+        QVERIFY(validationOf(scanImageFolder(root, options)) != validationOf(first));
+    }
+
+    void explicitSplitsDuplicatesAndLeakage()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        const auto shared = pattern(16, 16, 3, 9);
+        write(root / "train" / "x" / "one.png", shared);
+        write(root / "train" / "x" / "copy.png", shared);
+        write(root / "train" / "y" / "two.png", pattern(16, 16, 3, 10));
+        write(root / "val" / "x" / "leak.png", shared);
+        write(root / "val" / "y" / "three.png", pattern(16, 16, 3, 11));
+        write(root / "val" / "z" / "stray.png", pattern(16, 16, 3, 12));
+        const auto report = scanImageFolder(root);
+        QVERIFY(report.explicitSplits);
+        QCOMPARE(report.classNames(), (std::vector<std::string>{"x", "y"}));
+        QCOMPARE(report.classes[0].train, std::int64_t{2});
+        QCOMPARE(report.classes[0].validation, std::int64_t{1});
+        QCOMPARE(report.duplicateGroups.size(), std::size_t{1});
+        QCOMPARE(report.duplicateGroups[0].size(), std::size_t{3});
+        QCOMPARE(report.leakage.size(), std::size_t{1});
+        QVERIFY(fs::path(report.leakage[0].second).filename() == "leak.png");
+        QVERIFY(reasonFor(report, "z").contains(QStringLiteral("not in")));
+    }
+
+    void refusesFoldersWithoutTwoClasses()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        QVERIFY_THROWS_EXCEPTION(IoError, scanImageFolder(root / "missing"));
+        write(root / "only" / "one.png", pattern(8, 8, 3, 1));
+        fs::create_directories(root / "hollow");
+        try {
+            scanImageFolder(root);
+            QFAIL("one class must be refused");
+        } catch (const ConfigError& error) {
+            QVERIFY(QString::fromUtf8(error.what()).contains(QStringLiteral("at least two")));
+        }
+    }
+
+    void progressCanCancel()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        for (int i = 0; i < 200; ++i)
+            write(root / (i % 2 ? "p" : "q") / (std::to_string(i) + ".png"), pattern(64, 64, 3, i));
+        ScanOptions options;
+        std::size_t calls = 0;
+        options.progress = [&](std::size_t, std::size_t) { return ++calls < 5; };
+        const auto report = scanImageFolder(root, options);
+        QVERIFY(report.cancelled);
+        QVERIFY(report.files.empty());
+        QCOMPARE(calls, std::size_t{5});
+    }
+};
+
+QTEST_GUILESS_MAIN(TestImageFolder)
+#include "tst_image_folder.moc"
