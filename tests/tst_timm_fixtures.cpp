@@ -57,13 +57,17 @@ class TestTimmFixtures : public QObject {
     Q_OBJECT
 
 private:
-    void fixtureRows()
+    /// A row per fixture; with `withAttention`, only those whose index lists attention maps.
+    void fixtureRows(bool withAttention = false)
     {
         QTest::addColumn<QString>("name");
         const auto index = fixtureIndex();
         QVERIFY2(!index.empty(), "shared/fixtures/timm/index.json is missing: set VITLAB_FIXTURES_DIR");
-        for (const auto& [name, entry] : index.items())
-            QTest::newRow(name.c_str()) << QString::fromStdString(name);
+        for (const auto& [name, entry] : index.items()) {
+            const auto& extra = entry.value("extra_outputs", nlohmann::json::array());
+            if (!withAttention || std::find(extra.begin(), extra.end(), "attn.0") != extra.end())
+                QTest::newRow(name.c_str()) << QString::fromStdString(name);
+        }
     }
 
 private Q_SLOTS:
@@ -82,18 +86,23 @@ private Q_SLOTS:
         QCOMPARE(test::shapeString(logits), test::shapeString(expected));
         const double tolerance = 1e-4 * std::max(1.0, expected.abs().max().item<double>());
         const double difference = test::maxAbsDifference(logits, expected);
+        // On the same weights and input, torchvision's independent Swin (0.14) and a line-by-line
+        // port of timm's forward agree with ours to 1e-4 and differ from this fixture by 0.043
+        // (tst_swin pins torchvision's logits). Dropping the shifted-window mask brings the gap to
+        // 0.006, so the fixture was most likely made with a corrupt attn_mask buffer. XPASS here,
+        // once the fixture is regenerated, fails the test and says to remove this line.
+        QEXPECT_FAIL("swin", "shared/fixtures/timm/swin.io.safetensors disagrees with torchvision's Swin", Continue);
         QVERIFY2(difference <= tolerance, qPrintable(QStringLiteral("max |diff| %1 > %2").arg(difference).arg(tolerance)));
     }
 
-    void attentionMatchesTimm_data() { fixtureRows(); }
+    void attentionMatchesTimm_data() { fixtureRows(/*withAttention=*/true); }
     void attentionMatchesTimm()
     {
         QFETCH(QString, name);
         if (!familyImplemented(name))
             QSKIP("family not implemented yet");
         auto fixture = loadFixture(name);
-        if (fixture.io.count("attn.0") == 0)
-            QSKIP("this fixture has no attention maps");
+        QVERIFY(fixture.io.count("attn.0"));
         fixture.model->setAttentionCapture(true);
         torch::NoGradGuard noGrad;
         fixture.model->forward(fixture.io.at("input"));

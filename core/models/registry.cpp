@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/models/deit.h"
+#include "core/models/swin.h"
 #include "core/models/vit.h"
 // Family headers: one include and one register call each.
 
@@ -18,6 +19,7 @@ void registerAllFamilies(ModelRegistry& registry)
 {
     registerVitFamily(registry);
     registerDeitFamily(registry);
+    registerSwinFamily(registry);
 }
 
 std::size_t editDistance(const std::string& a, const std::string& b)
