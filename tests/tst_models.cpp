@@ -95,6 +95,28 @@ private Q_SLOTS:
         QVERIFY(std::abs(static_cast<double>(macsPerImage(spec)) - 1.26e9) < 0.02e9);
     }
 
+    void configVariantsCountTheirParameters_data()
+    {
+        QTest::addColumn<QString>("config");
+        QTest::newRow("pre_norm") << QStringLiteral(R"({"family":"vit","img_size":32,"patch_size":8,"embed_dim":48,"depth":2,"num_heads":3,"pre_norm":true})");
+        QTest::newRow("layer_scale_qk_norm") << QStringLiteral(R"({"family":"vit","img_size":32,"patch_size":8,"embed_dim":48,"depth":2,"num_heads":3,"init_values":1e-5,"qk_norm":true,"qkv_bias":false})");
+        QTest::newRow("avg_fc_norm") << QStringLiteral(R"({"family":"vit","img_size":[32,48],"patch_size":8,"embed_dim":48,"depth":1,"num_heads":3,"class_token":false,"global_pool":"avg"})");
+        QTest::newRow("deit_no_head") << QStringLiteral(R"({"family":"deit","img_size":32,"patch_size":8,"embed_dim":48,"depth":1,"num_heads":3,"num_classes":0})");
+    }
+    void configVariantsCountTheirParameters()
+    {
+        QFETCH(QString, config);
+        const auto spec = specFromConfig(nlohmann::json::parse(config.toStdString()));
+        const auto model = createModel(spec);
+        QCOMPARE(parameterCount(spec), countParameters(*model));
+        const auto keys = stateDictOf(*model);
+        QCOMPARE(keys.count("patch_embed.proj.bias") == 0, spec.args.value("pre_norm", false));
+        model->eval();
+        torch::NoGradGuard noGrad;
+        const auto out = model->forward(torch::randn({1, 3, spec.input.size[0], spec.input.size[1]}));
+        QVERIFY(torch::isfinite(out).all().item<bool>());
+    }
+
     void imageShapeIsChecked()
     {
         auto model = createModel(fixtureSpec("vit"));

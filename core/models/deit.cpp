@@ -68,7 +68,7 @@ std::int64_t deitParameters(const nlohmann::json& json)
     ModelArgs args(json, "deit");
     const auto o = VitOptions::fromArgs(args);
     const auto patches = (o.img_size[0] / o.patch_size) * (o.img_size[1] / o.patch_size);
-    const auto embed = o.embed_dim * o.in_chans * o.patch_size * o.patch_size + o.embed_dim;
+    const auto embed = o.embed_dim * o.in_chans * o.patch_size * o.patch_size + (o.pre_norm ? 0 : o.embed_dim);
     return embed + 2 * o.embed_dim + (patches + 2) * o.embed_dim + vitEncoderParameters(o, 2);
 }
 

@@ -146,7 +146,7 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input)
 }
 
 PatchEmbedImpl::PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64_t patchSize,
-                               std::int64_t inChannels, std::int64_t embedDim, bool flatten)
+                               std::int64_t inChannels, std::int64_t embedDim, bool flatten, bool bias)
     : m_flatten(flatten)
 {
     if (patchSize < 1 || imageSize[0] % patchSize != 0 || imageSize[1] % patchSize != 0)
@@ -154,7 +154,7 @@ PatchEmbedImpl::PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64
                           + " is not divisible by the patch size " + std::to_string(patchSize));
     m_grid = {imageSize[0] / patchSize, imageSize[1] / patchSize};
     proj = register_module(
-        "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(inChannels, embedDim, patchSize).stride(patchSize)));
+        "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(inChannels, embedDim, patchSize).stride(patchSize).bias(bias)));
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images)

@@ -143,7 +143,7 @@ public:
 class PatchEmbedImpl : public TokenEmbedder {
 public:
     PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64_t patchSize, std::int64_t inChannels,
-                   std::int64_t embedDim, bool flatten = true);
+                   std::int64_t embedDim, bool flatten = true, bool bias = true);
     torch::Tensor forward(const torch::Tensor& images) override;
     std::array<std::int64_t, 2> gridSize() const override { return m_grid; }
 

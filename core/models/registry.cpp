@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/models/deit.h"
+#include "core/models/hybrid.h"
 #include "core/models/swin.h"
 #include "core/models/vit.h"
 // Family headers: one include and one register call each.
@@ -19,6 +20,7 @@ void registerAllFamilies(ModelRegistry& registry)
 {
     registerVitFamily(registry);
     registerDeitFamily(registry);
+    registerHybridFamily(registry);
     registerSwinFamily(registry);
 }
 

@@ -49,7 +49,9 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options, std::sha
     m_inputChannels = options.in_chans;
     const auto dim = options.embed_dim;
     if (!embedder)
-        embedder = std::make_shared<PatchEmbedImpl>(options.img_size, options.patch_size, options.in_chans, dim);
+        // timm drops the patch embedding's bias when a norm follows it (pre_norm).
+        embedder = std::make_shared<PatchEmbedImpl>(options.img_size, options.patch_size, options.in_chans, dim,
+                                                    /*flatten=*/true, /*bias=*/!options.pre_norm);
     patch_embed = register_module("patch_embed", embedder);
     if (options.class_token) {
         cls_token = register_parameter("cls_token", torch::zeros({1, 1, dim}));
@@ -177,9 +179,11 @@ void VisionTransformerImpl::adaptStateDict(StateDict& stateDict, std::vector<std
         notes.push_back("pos_embed resized to a " + std::to_string(grid[0]) + "x" + std::to_string(grid[1])
                         + " grid");
     }
+    // Only a plain patch embedding reads the image; the hybrid's proj reads backbone features.
     const std::string patchKey = "patch_embed.proj.weight";
-    if (auto it = stateDict.find(patchKey); it != stateDict.end() && it->second.dim() == 4
-        && it->second.size(1) != m_options.in_chans && named_parameters().contains(patchKey)) {
+    const bool readsImage = std::dynamic_pointer_cast<PatchEmbedImpl>(patch_embed) != nullptr;
+    if (auto it = stateDict.find(patchKey); readsImage && it != stateDict.end() && it->second.dim() == 4
+        && it->second.size(1) != m_options.in_chans) {
         it->second = adaptInputConv(it->second, m_options.in_chans);
         notes.push_back("patch embedding adapted from its channels to " + std::to_string(m_options.in_chans));
     }
@@ -221,7 +225,7 @@ std::int64_t vitParameters(const nlohmann::json& json)
     const auto o = VitOptions::fromArgs(args);
     const auto patches = (o.img_size[0] / o.patch_size) * (o.img_size[1] / o.patch_size);
     const auto prefix = o.class_token ? 1 : 0;
-    const auto embed = o.embed_dim * o.in_chans * o.patch_size * o.patch_size + o.embed_dim;
+    const auto embed = o.embed_dim * o.in_chans * o.patch_size * o.patch_size + (o.pre_norm ? 0 : o.embed_dim);
     return embed + prefix * o.embed_dim + (patches + prefix) * o.embed_dim + vitEncoderParameters(o);
 }
 
