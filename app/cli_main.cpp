@@ -46,6 +46,7 @@ int main(int argc, char** argv)
         vitlab::cli::addInfoCommand(app),
         vitlab::cli::addModelsCommand(app),
         vitlab::cli::addForwardCommand(app),
+        vitlab::cli::addDataCommand(app),
     };
 
     try {

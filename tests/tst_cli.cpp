@@ -4,6 +4,7 @@
 #include "test_support.h"
 
 #include <QProcess>
+#include <opencv2/imgcodecs.hpp>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -133,6 +134,31 @@ private Q_SLOTS:
                                     QStringLiteral("--output"), dir.filePath(QStringLiteral("out.safetensors"))});
         QCOMPARE(result.exitCode, 2);
         QVERIFY2(result.err.contains(QStringLiteral("vit_tiny_patch16_224")), qPrintable(result.err));
+    }
+
+    void dataInspectReportsClassesAndProblemsAsJson()
+    {
+        QTemporaryDir dir;
+        const std::filesystem::path root = dir.path().toStdString();
+        for (const char* name : {"ants", "bees"}) {
+            std::filesystem::create_directories(root / name);
+            for (int i = 0; i < 3; ++i) {
+                cv::Mat image(12, 10, CV_8UC3, cv::Scalar(40 * i, 20, std::string(name) == "ants" ? 0 : 200));
+                QVERIFY(cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image));
+            }
+        }
+        std::ofstream(root / "bees" / "broken.jpg") << "not a jpeg";
+        const auto result = runCli({QStringLiteral("data"), QStringLiteral("inspect"), QStringLiteral("--data"),
+                                    dir.path(), QStringLiteral("--json")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto report = nlohmann::json::parse(result.out.toStdString());
+        QCOMPARE(report["classes"].size(), std::size_t{2});
+        QCOMPARE(report["classes"][1]["name"].get<std::string>(), std::string("bees"));
+        QCOMPARE(report["classes"][1]["count"].get<int>(), 3);
+        QCOMPARE(report["skipped"].size(), std::size_t{1});
+        QVERIFY(QString::fromStdString(report["skipped"][0]["path"].get<std::string>()).endsWith(QStringLiteral("broken.jpg")));
+        QVERIFY(!report["skipped"][0]["reason"].get<std::string>().empty());
+        QCOMPARE(report["image_size"]["max_width"].get<int>(), 10);
     }
 
     void modelsListsTheRegistryAsJson()

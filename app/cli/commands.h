@@ -18,5 +18,6 @@ struct Command {
 Command addInfoCommand(CLI::App& parent);
 Command addModelsCommand(CLI::App& parent);
 Command addForwardCommand(CLI::App& parent);
+Command addDataCommand(CLI::App& parent);
 
 } // namespace vitlab::cli
