@@ -44,13 +44,6 @@ Fixture loadFixture(const QString& name)
     return fixture;
 }
 
-bool familyImplemented(const QString& name)
-{
-    const auto family = fixtureIndex()[name.toStdString()]["config"]["family"].get<std::string>();
-    const auto known = ModelRegistry::instance().familyNames();
-    return std::find(known.begin(), known.end(), family) != known.end();
-}
-
 } // namespace
 
 class TestTimmFixtures : public QObject {
@@ -77,8 +70,6 @@ private Q_SLOTS:
     void logitsMatchTimm()
     {
         QFETCH(QString, name);
-        if (!familyImplemented(name))
-            QSKIP("family not implemented yet");
         auto fixture = loadFixture(name);
         torch::NoGradGuard noGrad;
         const auto logits = fixture.model->forward(fixture.io.at("input"));
@@ -99,8 +90,6 @@ private Q_SLOTS:
     void attentionMatchesTimm()
     {
         QFETCH(QString, name);
-        if (!familyImplemented(name))
-            QSKIP("family not implemented yet");
         auto fixture = loadFixture(name);
         QVERIFY(fixture.io.count("attn.0"));
         fixture.model->setAttentionCapture(true);
@@ -131,8 +120,6 @@ private Q_SLOTS:
     void savedFileHasTimmKeysAndShapes()
     {
         QFETCH(QString, name);
-        if (!familyImplemented(name))
-            QSKIP("family not implemented yet");
         const auto spec = specFromConfig(fixtureIndex()[name.toStdString()]["config"]);
         const auto fresh = createModel(spec);
         QTemporaryDir dir;
@@ -165,8 +152,6 @@ private Q_SLOTS:
     void saveAndReloadGiveIdenticalOutputs()
     {
         QFETCH(QString, name);
-        if (!familyImplemented(name))
-            QSKIP("family not implemented yet");
         auto fixture = loadFixture(name);
         QTemporaryDir dir;
         const std::filesystem::path saved = dir.filePath(QStringLiteral("roundtrip.safetensors")).toStdString();

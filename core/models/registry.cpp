@@ -4,6 +4,7 @@
 #include "core/models/deit.h"
 #include "core/models/hybrid.h"
 #include "core/models/swin.h"
+#include "core/models/tnt.h"
 #include "core/models/vit.h"
 // Family headers: one include and one register call each.
 
@@ -22,6 +23,7 @@ void registerAllFamilies(ModelRegistry& registry)
     registerDeitFamily(registry);
     registerHybridFamily(registry);
     registerSwinFamily(registry);
+    registerTntFamily(registry);
 }
 
 std::size_t editDistance(const std::string& a, const std::string& b)
