@@ -3,6 +3,7 @@
 // the command line or the configuration.
 #include "app/cli/commands.h"
 #include "core/errors.h"
+#include "core/runtime.h"
 
 #include <iostream>
 
@@ -35,6 +36,7 @@ std::string oneLine(std::string text)
 
 int main(int argc, char** argv)
 {
+    vitlab::reexecWithTunedThreading(argv);
     CLI::App app{"ViTLab: train and inspect Vision Transformer image classifiers, headless.", "vitlab-cli"};
     app.require_subcommand(0, 1);
     bool showVersion = false;

@@ -10,6 +10,7 @@
 
 int main(int argc, char** argv)
 {
+    vitlab::reexecWithTunedThreading(argv);
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("ViTLab"));
     QApplication::setApplicationName(QStringLiteral("ViTLab"));

@@ -37,6 +37,7 @@ BENCHMARK(BM_vit_tiny_forward_bf16)->Arg(1)->Arg(32)->Unit(benchmark::kMilliseco
 
 int main(int argc, char** argv)
 {
+    vitlab::reexecWithTunedThreading(argv);
     const vitlab::RuntimeInfo runtime = vitlab::initRuntime();
     benchmark::AddCustomContext("torch_threads", std::to_string(runtime.intraOpThreads));
     benchmark::Initialize(&argc, argv);

@@ -30,6 +30,7 @@ BENCHMARK(BM_linear_bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv)
 {
+    vitlab::reexecWithTunedThreading(argv);
     const vitlab::RuntimeInfo runtime = vitlab::initRuntime();
     benchmark::AddCustomContext("torch_threads", std::to_string(runtime.intraOpThreads));
     benchmark::Initialize(&argc, argv);

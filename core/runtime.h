@@ -35,6 +35,13 @@ int usableCoreCount();
 /// variable VITLAB_THREADS overrides `options.threads`. Safe to call more than once.
 RuntimeInfo initRuntime(const RuntimeOptions& options = {});
 
+/// Call first in main(). LibTorch's OpenMP threads spin for a long time after each parallel
+/// region, and OpenBLAS's own threads (float32 matrix products) then wait behind them: on two
+/// cores float32 inference ran 2-3x slower. libgomp reads its spin count (GOMP_SPINCOUNT) only
+/// when it loads, so the program re-executes itself once with a short spin count. Returns at once
+/// when the setting is already there, when VITLAB_NO_REEXEC is set, or if exec fails.
+void reexecWithTunedThreading(char** argv);
+
 /// The runtime as it is now, without changing anything.
 RuntimeInfo currentRuntime();
 

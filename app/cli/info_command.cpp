@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -26,6 +27,7 @@ Command addInfoCommand(CLI::App& parent)
                         {"threads", info.intraOpThreads},
                         {"usable_cores", info.usableCores},
                         {"runs_directory", runs},
+                        {"gomp_spincount", std::getenv("GOMP_SPINCOUNT") ? std::getenv("GOMP_SPINCOUNT") : ""},
                     };
                     std::cout << out.dump(2) << "\n";
                 } else {
