@@ -63,8 +63,8 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x)
 {
-    auto hidden = F::dropout(torch::gelu(fc1(x)), F::DropoutFuncOptions().p(m_drop).training(is_training()));
-    return F::dropout(fc2(hidden), F::DropoutFuncOptions().p(m_drop).training(is_training()));
+    const auto hidden = applyDropout(torch::gelu(fc1(x)), m_drop, is_training());
+    return applyDropout(fc2(hidden), m_drop, is_training());
 }
 
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
@@ -108,11 +108,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
     {
         auto attention = torch::matmul(q * m_scale, k.transpose(-2, -1)).softmax(-1);
         keep(attention);
-        attention = F::dropout(attention, F::DropoutFuncOptions().p(m_attnDrop).training(is_training()));
+        attention = applyDropout(attention, m_attnDrop, is_training());
         out = torch::matmul(attention, v);
     }
     out = proj(out.transpose(1, 2).reshape({batch, tokens, dim}));
-    return F::dropout(out, F::DropoutFuncOptions().p(m_projDrop).training(is_training()));
+    return applyDropout(out, m_projDrop, is_training());
 }
 
 BlockImpl::BlockImpl(const BlockOptions& options)

@@ -10,6 +10,12 @@ namespace vitlab {
 /// timm's trunc_normal_: normal(0, std) truncated to [a, b] (absolute bounds).
 void truncNormal_(torch::Tensor tensor, double std, double a = -2.0, double b = 2.0);
 
+/// Dropout with probability `p`, active only while `training` (nn.Dropout's behaviour).
+inline torch::Tensor applyDropout(const torch::Tensor& x, double p, bool training)
+{
+    return p > 0.0 && training ? torch::dropout(x, p, true) : x;
+}
+
 /// timm's init for Linear layers in transformers: truncated normal weights (std 0.02), zero bias.
 void initLinearTimm(torch::nn::Linear& linear);
 

@@ -20,11 +20,6 @@ torch::nn::LayerNorm layerNorm(std::int64_t dim)
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps));
 }
 
-torch::Tensor applyDropout(const torch::Tensor& x, double p, bool training)
-{
-    return F::dropout(x, F::DropoutFuncOptions().p(p).training(training));
-}
-
 std::string sizeText(std::array<std::int64_t, 2> size)
 {
     return std::to_string(size[0]) + "x" + std::to_string(size[1]);

@@ -19,11 +19,6 @@ torch::nn::LayerNorm layerNorm(std::int64_t dim)
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps));
 }
 
-torch::Tensor applyDropout(const torch::Tensor& x, double p, bool training)
-{
-    return F::dropout(x, F::DropoutFuncOptions().p(p).training(training));
-}
-
 void replaceAll(std::string& text, const std::string& from, const std::string& to)
 {
     for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))

@@ -117,8 +117,7 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
         x = torch::cat(parts, 1);
     }
     x = x + pos_embed;
-    x = torch::nn::functional::dropout(
-        x, torch::nn::functional::DropoutFuncOptions().p(m_options.pos_drop_rate).training(is_training()));
+    x = applyDropout(x, m_options.pos_drop_rate, is_training());
     if (norm_pre)
         x = norm_pre(x);
     for (const auto& block : *blocks)
@@ -135,8 +134,7 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features,
         x = features.select(1, 0);
     if (fc_norm)
         x = fc_norm(x);
-    x = torch::nn::functional::dropout(
-        x, torch::nn::functional::DropoutFuncOptions().p(m_options.drop_rate).training(is_training()));
+    x = applyDropout(x, m_options.drop_rate, is_training());
     if (preLogits || !head)
         return x;
     return head(x);
