@@ -25,7 +25,7 @@ std::pair<torch::Tensor, torch::Tensor> VisionTransformerDistilledImpl::forwardB
 {
     if (!head)
         throw ConfigError("this model has no classifier head (num_classes is 0)");
-    return {head(features.select(1, 0)), head_dist(features.select(1, 1))};
+    return {applyLinear(head, features.select(1, 0)), applyLinear(head_dist, features.select(1, 1))};
 }
 
 torch::Tensor VisionTransformerDistilledImpl::forward_head(const torch::Tensor& features, bool preLogits)

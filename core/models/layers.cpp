@@ -63,8 +63,8 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x)
 {
-    const auto hidden = applyDropout(torch::gelu(fc1(x)), m_drop, is_training());
-    return applyDropout(fc2(hidden), m_drop, is_training());
+    const auto hidden = applyDropout(torch::gelu(applyLinear(fc1, x)), m_drop, is_training());
+    return applyDropout(applyLinear(fc2, hidden), m_drop, is_training());
 }
 
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
@@ -91,7 +91,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
     const auto batch = x.size(0);
     const auto tokens = x.size(1);
     const auto dim = x.size(2);
-    const auto qkvSplit = qkv(x).reshape({batch, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    const auto qkvSplit = applyLinear(qkv, x).reshape({batch, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
     auto q = qkvSplit[0];
     auto k = qkvSplit[1];
     const auto v = qkvSplit[2];
@@ -111,7 +111,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
         attention = applyDropout(attention, m_attnDrop, is_training());
         out = torch::matmul(attention, v);
     }
-    out = proj(out.transpose(1, 2).reshape({batch, tokens, dim}));
+    out = applyLinear(proj, out.transpose(1, 2).reshape({batch, tokens, dim}));
     return applyDropout(out, m_projDrop, is_training());
 }
 

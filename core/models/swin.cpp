@@ -256,7 +256,7 @@ torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& x, const torch::
 {
     const auto batchWindows = x.size(0);
     const auto tokens = x.size(1);
-    const auto qkvSplit = qkv(x).reshape({batchWindows, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    const auto qkvSplit = applyLinear(qkv, x).reshape({batchWindows, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
     const auto q = qkvSplit[0];
     const auto k = qkvSplit[1];
     const auto v = qkvSplit[2];
@@ -287,7 +287,7 @@ torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& x, const torch::
         keep(attention);
         out = torch::matmul(applyDropout(attention, m_attnDrop, is_training()), v);
     }
-    out = proj(out.transpose(1, 2).reshape({batchWindows, tokens, -1}));
+    out = applyLinear(proj, out.transpose(1, 2).reshape({batchWindows, tokens, -1}));
     return applyDropout(out, m_projDrop, is_training());
 }
 
@@ -357,7 +357,7 @@ torch::Tensor PatchMergingImpl::forward(const torch::Tensor& x)
     const auto merged = x.reshape({batch, x.size(1) / 2, 2, x.size(2) / 2, 2, channels})
                             .permute({0, 1, 3, 4, 2, 5})
                             .flatten(3);
-    return reduction(norm(merged));
+    return applyLinear(reduction, norm(merged));
 }
 
 SwinTransformerStageImpl::SwinTransformerStageImpl(const SwinOptions& options, std::int64_t stage,
@@ -421,7 +421,7 @@ void SwinClassifierHeadImpl::reset(std::int64_t classes)
 torch::Tensor SwinClassifierHeadImpl::forward(const torch::Tensor& features, bool preLogits)
 {
     const auto pooled = applyDropout(features.mean({1, 2}), m_dropRate, is_training());
-    return preLogits || !fc ? pooled : fc(pooled);
+    return preLogits || !fc ? pooled : applyLinear(fc, pooled);
 }
 
 SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)

@@ -82,10 +82,10 @@ torch::Tensor TntAttentionImpl::forward(const torch::Tensor& x)
 {
     const auto batch = x.size(0);
     const auto tokens = x.size(1);
-    const auto qkSplit = qk(x).reshape({batch, tokens, 2, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    const auto qkSplit = applyLinear(qk, x).reshape({batch, tokens, 2, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
     const auto q = qkSplit[0];
     const auto k = qkSplit[1];
-    const auto values = v(x).reshape({batch, tokens, m_numHeads, m_headDim}).permute({0, 2, 1, 3});
+    const auto values = applyLinear(v, x).reshape({batch, tokens, m_numHeads, m_headDim}).permute({0, 2, 1, 3});
     torch::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
     if (!capturing()) {
@@ -97,7 +97,7 @@ torch::Tensor TntAttentionImpl::forward(const torch::Tensor& x)
         keep(attention);
         out = torch::matmul(applyDropout(attention, m_attnDrop, is_training()), values);
     }
-    out = proj(out.transpose(1, 2).reshape({batch, tokens, -1}));
+    out = applyLinear(proj, out.transpose(1, 2).reshape({batch, tokens, -1}));
     return applyDropout(out, m_projDrop, is_training());
 }
 
@@ -133,7 +133,7 @@ std::pair<torch::Tensor, torch::Tensor> TntBlockImpl::forward(const torch::Tenso
 
     const auto batch = patchesIn.size(0);
     const auto numPatches = patchesIn.size(1) - 1;
-    const auto fromPixels = norm2_proj(proj(norm1_proj(pixels.reshape({batch, numPatches, -1}))));
+    const auto fromPixels = norm2_proj(applyLinear(proj, norm1_proj(pixels.reshape({batch, numPatches, -1}))));
     auto patches = torch::cat({patchesIn.narrow(1, 0, 1), patchesIn.narrow(1, 1, numPatches) + fromPixels}, 1);
     patches = patches + drop_path(attn_out(norm_out(patches)));
     patches = patches + drop_path(mlp(norm_mlp(patches)));
@@ -215,7 +215,7 @@ torch::Tensor TntImpl::forward_features(const torch::Tensor& images)
     checkImageBatch(*this, images);
     const auto batch = images.size(0);
     auto pixels = pixel_embed(images, pixel_pos);
-    auto patches = norm2_proj(proj(norm1_proj(pixels.reshape({batch, m_options.numPatches(), -1}))));
+    auto patches = norm2_proj(applyLinear(proj, norm1_proj(pixels.reshape({batch, m_options.numPatches(), -1}))));
     patches = torch::cat({cls_token.expand({batch, -1, -1}), patches}, 1) + patch_pos;
     patches = applyDropout(patches, m_options.pos_drop_rate, is_training());
     for (const auto& block : *blocks)
@@ -233,7 +233,7 @@ torch::Tensor TntImpl::forward_head(const torch::Tensor& features, bool preLogit
     x = applyDropout(x, m_options.drop_rate, is_training());
     if (preLogits || !head)
         return x;
-    return head(x);
+    return applyLinear(head, x);
 }
 
 void TntImpl::resetClassifier(std::int64_t classes)

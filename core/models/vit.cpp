@@ -137,7 +137,7 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features,
     x = applyDropout(x, m_options.drop_rate, is_training());
     if (preLogits || !head)
         return x;
-    return head(x);
+    return applyLinear(head, x);
 }
 
 void VisionTransformerImpl::resetClassifier(std::int64_t classes)
