@@ -1,5 +1,7 @@
 #include "core/data/image_folder.h"
 
+#include "core/data/image_decode.h"
+
 #include "core/errors.h"
 #include "core/runtime.h"
 
@@ -62,30 +64,6 @@ std::uint64_t stringHash(const std::string& text)
     return contentHash(std::vector<char>(text.begin(), text.end()));
 }
 
-/// A JPEG must end with its EOI marker and a PNG with its IEND chunk; decoders fill a cut-off
-/// image with grey instead of failing, so truncation is checked on the bytes.
-bool looksTruncated(const std::vector<char>& bytes)
-{
-    const auto n = bytes.size();
-    const auto byteAt = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
-    if (n >= 3 && byteAt(0) == 0xFF && byteAt(1) == 0xD8 && byteAt(2) == 0xFF) {
-        // Some writers pad after EOI: look for it near the end.
-        for (std::size_t i = n - 1; i >= 1 && i + 64 >= n; --i) {
-            if (byteAt(i - 1) == 0xFF && byteAt(i) == 0xD9)
-                return false;
-        }
-        return true;
-    }
-    static const unsigned char pngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    if (n >= 8 && std::equal(pngSignature, pngSignature + 8, bytes.begin(), [](unsigned char a, char b) {
-            return a == static_cast<unsigned char>(b);
-        })) {
-        const std::string tail(bytes.end() - static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 12)), bytes.end());
-        return tail.find("IEND") == std::string::npos;
-    }
-    return false;
-}
-
 struct Candidate {
     fs::path path;
     std::int64_t label = 0;
@@ -103,35 +81,15 @@ struct CheckResult {
 CheckResult checkImage(const fs::path& path, bool decode, std::int64_t maxPixels)
 {
     CheckResult result;
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in)
-        return {"unreadable (permission denied or vanished)"};
-    std::vector<char> bytes(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)));
-    in.seekg(0);
-    if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-        return {"unreadable (read error)"};
+    auto bytes = readFileBytes(path, result.problem);
+    if (!result.problem.empty())
+        return result;
     result.bytes = bytes.size();
-    if (bytes.empty())
-        return {"zero bytes"};
     result.hash = contentHash(bytes);
     if (!decode)
         return result;
-    if (looksTruncated(bytes))
-        return {"truncated (the file ends before the image does)"};
-    cv::Mat image;
-    try {
-        image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
-                             cv::IMREAD_UNCHANGED);
-    } catch (const cv::Exception& error) {
-        const std::string message = error.what();
-        if (message.find("MAX_IMAGE_PIXELS") != std::string::npos || message.find("pixels") != std::string::npos)
-            return {"too many pixels (over " + std::to_string(maxPixels) + ")"};
-        return {"corrupt image"};
-    }
-    if (image.empty())
-        return {"not an image, or corrupt"};
-    if (static_cast<std::int64_t>(image.cols) * image.rows > maxPixels)
-        return {"too many pixels (over " + std::to_string(maxPixels) + ")"};
+    // IMREAD_UNCHANGED skips the conversions a check does not need; the size is before EXIF rotation.
+    const cv::Mat image = decodeImageBytes(bytes, cv::IMREAD_UNCHANGED, maxPixels, result.problem);
     result.width = image.cols;
     result.height = image.rows;
     return result;
@@ -202,33 +160,6 @@ std::vector<fs::path> sortedSubfolders(const fs::path& dir, std::vector<SkippedF
     return folders;
 }
 
-/// Runs work(0..count-1) on every core. `progress` is called after each item, from the worker
-/// threads but one call at a time; returning false stops the remaining items.
-void runInParallel(std::size_t count, const std::function<void(std::size_t)>& work,
-                   const std::function<bool(std::size_t, std::size_t)>& progress, bool& cancelled)
-{
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::mutex progressMutex;
-    std::size_t done = 0;
-    const int workers = std::max(1, std::min<int>(usableCoreCount(), static_cast<int>(count)));
-    std::vector<std::thread> threads;
-    for (int w = 0; w < workers; ++w) {
-        threads.emplace_back([&] {
-            for (std::size_t i = next++; i < count && !stop; i = next++) {
-                work(i);
-                std::lock_guard<std::mutex> lock(progressMutex);
-                ++done;
-                if (progress && !stop && !progress(done, count))
-                    stop = true;
-            }
-        });
-    }
-    for (auto& thread : threads)
-        thread.join();
-    cancelled = stop;
-}
-
 } // namespace
 
 std::vector<std::string> ScanReport::classNames() const
@@ -252,14 +183,7 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
         throw IoError("the dataset folder " + root.string() + " does not exist or is not a folder");
     if (!(options.validationFraction >= 0.0 && options.validationFraction < 1.0))
         throw ConfigError("the validation fraction must be at least 0 and below 1");
-    // OpenCV refuses images above this many pixels before allocating (a decompression bomb guard);
-    // it reads the limit once, at its first decode.
-    static const bool limitSet = [&] {
-        const auto text = std::to_string(options.maxPixels);
-        setenv("OPENCV_IO_MAX_IMAGE_PIXELS", text.c_str(), /*overwrite=*/0);
-        return true;
-    }();
-    (void)limitSet;
+    limitDecodedPixels(options.maxPixels);
 
     ScanReport report;
     report.root = root;
@@ -295,10 +219,10 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
     }
 
     std::vector<CheckResult> checks(candidates.size());
-    runInParallel(
+    report.cancelled = runInParallel(
         candidates.size(),
         [&](std::size_t i) { checks[i] = checkImage(candidates[i].path, options.checkImages, options.maxPixels); },
-        options.progress, report.cancelled);
+        options.progress);
     if (report.cancelled)
         return report;
 
@@ -313,7 +237,8 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
         }
         byContent[check.hash ^ mixHash(check.bytes)].push_back(report.files.size());
         report.files.push_back({candidates[i].path, candidates[i].label,
-                                candidates[i].inValidationFolder ? Split::Validation : Split::Train, check.bytes});
+                                candidates[i].inValidationFolder ? Split::Validation : Split::Train, check.bytes,
+                                check.width, check.height});
         if (check.width > 0) {
             report.minWidth = sizedImages ? std::min<std::int64_t>(report.minWidth, check.width) : check.width;
             report.maxWidth = std::max<std::int64_t>(report.maxWidth, check.width);

@@ -18,6 +18,9 @@ struct ImageFile {
     std::int64_t label = 0;
     Split split = Split::Train;
     std::uint64_t bytes = 0;
+    /// Pixel size as stored (before EXIF rotation); 0 when the scan did not decode.
+    int width = 0;
+    int height = 0;
 };
 
 struct SkippedFile {

@@ -1,0 +1,169 @@
+// Decode once: images land in the uint8 store at the right size, in RGB order, centre-cropped,
+// in memory or spilled to a file; failures are listed, not fatal.
+#include "core/data/image_cache.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <fstream>
+
+using namespace vitlab;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// An image of three vertical bands, given in RGB.
+cv::Mat threeBands(int width, int height, cv::Vec3b left, cv::Vec3b middle, cv::Vec3b right)
+{
+    cv::Mat bgr(height, width, CV_8UC3);
+    for (int x = 0; x < width; ++x) {
+        const cv::Vec3b rgb = x < width / 3 ? left : (x < 2 * width / 3 ? middle : right);
+        bgr.col(x).setTo(cv::Scalar(rgb[2], rgb[1], rgb[0]));
+    }
+    return bgr;
+}
+
+ImageFile fileAt(const fs::path& path, const cv::Mat& image)
+{
+    fs::create_directories(path.parent_path());
+    cv::imwrite(path.string(), image);
+    ImageFile file;
+    file.path = path;
+    file.width = image.cols;
+    file.height = image.rows;
+    return file;
+}
+
+int maxDeviation(const std::uint8_t* pixels, std::size_t count, std::int64_t channels, cv::Vec3b rgb)
+{
+    int worst = 0;
+    for (std::size_t i = 0; i < count; ++i)
+        for (std::int64_t c = 0; c < channels; ++c)
+            worst = std::max(worst, std::abs(int(pixels[i * channels + c]) - int(rgb[c])));
+    return worst;
+}
+
+} // namespace
+
+class TestImageCache : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void storesTheCentreSquareInRgbOrder()
+    {
+        QTemporaryDir dir;
+        const cv::Vec3b red{220, 20, 10}, green{10, 200, 30}, blue{5, 40, 210};
+        // 90 x 30: the shorter side is already 30, so the centre square is exactly the green band.
+        const auto file = fileAt(fs::path(dir.path().toStdString()) / "bands.png", threeBands(90, 30, red, green, blue));
+        ImageCacheOptions options;
+        options.side = 30;
+        const auto cache = ImageCache::fromFiles({file}, options);
+        QCOMPARE(cache.size(), std::size_t{1});
+        QVERIFY(cache.failures().empty());
+        QVERIFY(!cache.spilled());
+        QCOMPARE(maxDeviation(cache.image(0), 30 * 30, 3, green), 0);
+    }
+
+    void resizesAndConvertsToGrey()
+    {
+        QTemporaryDir dir;
+        const cv::Vec3b grey{128, 128, 128};
+        const auto file = fileAt(fs::path(dir.path().toStdString()) / "g.png", threeBands(40, 60, grey, grey, grey));
+        ImageCacheOptions options;
+        options.side = 16;
+        options.channels = 1;
+        const auto cache = ImageCache::fromFiles({file}, options);
+        QCOMPARE(cache.bytesPerImage(), std::size_t{16 * 16});
+        QCOMPARE(maxDeviation(cache.image(0), 16 * 16, 1, grey), 0);
+    }
+
+    void largeJpegsDecodeAtReducedSize()
+    {
+        QTemporaryDir dir;
+        const cv::Vec3b orange{240, 140, 20};
+        const auto file = fileAt(fs::path(dir.path().toStdString()) / "big.jpg", threeBands(1200, 900, orange, orange, orange));
+        ImageCacheOptions options;
+        options.side = 64;
+        const auto cache = ImageCache::fromFiles({file}, options);
+        QVERIFY(cache.failures().empty());
+        QVERIFY(maxDeviation(cache.image(0), 64 * 64, 3, orange) <= 6); // JPEG is lossy
+    }
+
+    void failuresAreListedAndLeaveBlackSlots()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        const cv::Vec3b white{255, 255, 255};
+        const auto good = fileAt(root / "good.png", threeBands(8, 8, white, white, white));
+        ImageFile broken;
+        broken.path = root / "broken.jpg";
+        std::ofstream(broken.path) << "definitely not a jpeg";
+        ImageFile missing;
+        missing.path = root / "missing.png";
+        ImageCacheOptions options;
+        options.side = 8;
+        const auto cache = ImageCache::fromFiles({broken, good, missing}, options);
+        QCOMPARE(cache.size(), std::size_t{3});
+        QCOMPARE(cache.failures().size(), std::size_t{2});
+        QCOMPARE(maxDeviation(cache.image(0), 64, 3, {0, 0, 0}), 0);
+        QCOMPARE(maxDeviation(cache.image(1), 64, 3, white), 0);
+    }
+
+    void spillsToAnUnlinkedFileAboveTheCap()
+    {
+        QTemporaryDir dir;
+        QTemporaryDir spill;
+        const cv::Vec3b teal{0, 128, 128};
+        std::vector<ImageFile> files;
+        for (int i = 0; i < 5; ++i)
+            files.push_back(fileAt(fs::path(dir.path().toStdString()) / (std::to_string(i) + ".png"),
+                                   threeBands(20, 20, teal, teal, teal)));
+        ImageCacheOptions options;
+        options.side = 20;
+        options.memoryCapBytes = 100;
+        options.spillDirectory = spill.path().toStdString();
+        auto cache = ImageCache::fromFiles(files, options);
+        QVERIFY(cache.spilled());
+        QCOMPARE(maxDeviation(cache.image(4), 400, 3, teal), 0);
+        QVERIFY(fs::is_empty(spill.path().toStdString())); // unlinked at once: nothing left behind
+        ImageCache moved = std::move(cache);
+        QCOMPARE(maxDeviation(moved.image(2), 400, 3, teal), 0);
+    }
+
+    void idxImagesFillTheStore()
+    {
+        IdxImages images;
+        images.count = 2;
+        images.rows = 2;
+        images.cols = 2;
+        images.pixels = {10, 10, 10, 10, 200, 200, 200, 200};
+        ImageCacheOptions options;
+        options.side = 4;
+        const auto rgb = ImageCache::fromIdx(images, options);
+        QCOMPARE(maxDeviation(rgb.image(0), 16, 3, {10, 10, 10}), 0);
+        QCOMPARE(maxDeviation(rgb.image(1), 16, 3, {200, 200, 200}), 0);
+        options.channels = 1;
+        QCOMPARE(maxDeviation(ImageCache::fromIdx(images, options).image(1), 16, 1, {200, 0, 0}), 0);
+    }
+
+    void progressCancels()
+    {
+        IdxImages images;
+        images.count = 500;
+        images.rows = images.cols = 28;
+        images.pixels.assign(500 * 28 * 28, 7);
+        ImageCacheOptions options;
+        options.side = 32;
+        std::size_t calls = 0;
+        options.progress = [&](std::size_t, std::size_t) { return ++calls < 3; };
+        const auto cache = ImageCache::fromIdx(images, options);
+        QVERIFY(cache.cancelled());
+        QCOMPARE(calls, std::size_t{3});
+    }
+};
+
+QTEST_GUILESS_MAIN(TestImageCache)
+#include "tst_image_cache.moc"
