@@ -49,6 +49,7 @@ int main(int argc, char** argv)
         vitlab::cli::addModelsCommand(app),
         vitlab::cli::addForwardCommand(app),
         vitlab::cli::addDataCommand(app),
+        vitlab::cli::addBenchCommand(app),
     };
 
     try {

@@ -19,5 +19,6 @@ Command addInfoCommand(CLI::App& parent);
 Command addModelsCommand(CLI::App& parent);
 Command addForwardCommand(CLI::App& parent);
 Command addDataCommand(CLI::App& parent);
+Command addBenchCommand(CLI::App& parent);
 
 } // namespace vitlab::cli

@@ -145,20 +145,28 @@ cv::Mat randAugmentOp(const cv::Mat& image, int op, double level, std::mt19937_6
     }
 }
 
-torch::Tensor normalise(const cv::Mat& image, const AugmentOptions& options)
+/// HWC uint8 to CHW float, (x / 255 - mean) / std, in one pass.
+void normaliseInto(const cv::Mat& image, const AugmentOptions& options, float* destination)
 {
-    const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
-    auto tensor = torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, contiguous.channels()},
-                                   torch::kUInt8)
-                      .permute({2, 0, 1})
-                      .to(torch::kFloat32)
-                      .div_(255.0);
-    const auto channels = tensor.size(0);
-    std::vector<double> mean(options.mean.begin(), options.mean.begin() + channels);
-    std::vector<double> std(options.std.begin(), options.std.begin() + channels);
-    tensor.sub_(torch::tensor(mean, torch::kFloat32).view({channels, 1, 1}))
-        .div_(torch::tensor(std, torch::kFloat32).view({channels, 1, 1}));
-    return tensor;
+    const int channels = image.channels();
+    const std::size_t plane = static_cast<std::size_t>(image.rows) * image.cols;
+    float scale[3], offset[3];
+    for (int c = 0; c < channels; ++c) {
+        scale[c] = static_cast<float>(1.0 / (255.0 * options.std[c]));
+        offset[c] = static_cast<float>(-options.mean[c] / options.std[c]);
+    }
+    for (int y = 0; y < image.rows; ++y) {
+        const std::uint8_t* row = image.ptr<std::uint8_t>(y);
+        const std::size_t base = static_cast<std::size_t>(y) * image.cols;
+        for (int x = 0; x < image.cols; ++x)
+            for (int c = 0; c < channels; ++c)
+                destination[c * plane + base + x] = row[x * channels + c] * scale[c] + offset[c];
+    }
+}
+
+torch::Tensor viewTensor(std::int64_t channels, const AugmentOptions& options)
+{
+    return torch::empty({channels, options.outputSize, options.outputSize}, torch::kFloat32);
 }
 
 } // namespace
@@ -174,6 +182,14 @@ std::mt19937_64 sampleGenerator(std::uint64_t seed, std::int64_t epoch, std::siz
 torch::Tensor augmentForTraining(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
                                  const AugmentOptions& options, std::mt19937_64& generator)
 {
+    auto view = viewTensor(channels, options);
+    augmentForTrainingInto(image, side, channels, options, generator, view.data_ptr<float>());
+    return view;
+}
+
+void augmentForTrainingInto(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
+                            const AugmentOptions& options, std::mt19937_64& generator, float* destination)
+{
     const cv::Mat source = wrap(image, side, channels);
     const cv::Rect box = randomCropBox(source.cols, source.rows, options, generator);
     const int out = static_cast<int>(options.outputSize);
@@ -184,11 +200,19 @@ torch::Tensor augmentForTraining(const std::uint8_t* image, std::int64_t side, s
     const double level = std::clamp(options.randAugmentMagnitude, 0, 30) / 30.0;
     for (int i = 0; i < options.randAugmentOps; ++i)
         view = randAugmentOp(view, static_cast<int>(uniformInt(generator, 0, 13)), level, generator);
-    return normalise(view, options);
+    normaliseInto(view, options, destination);
 }
 
 torch::Tensor prepareForEvaluation(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
                                    const AugmentOptions& options)
+{
+    auto view = viewTensor(channels, options);
+    prepareForEvaluationInto(image, side, channels, options, view.data_ptr<float>());
+    return view;
+}
+
+void prepareForEvaluationInto(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
+                              const AugmentOptions& options, float* destination)
 {
     const cv::Mat source = wrap(image, side, channels);
     const int out = static_cast<int>(options.outputSize);
@@ -196,7 +220,7 @@ torch::Tensor prepareForEvaluation(const std::uint8_t* image, std::int64_t side,
     cv::Mat scaled;
     cv::resize(source, scaled, {resized, resized}, 0, 0, resized < side ? cv::INTER_AREA : cv::INTER_LINEAR);
     const int offset = (resized - out) / 2;
-    return normalise(scaled(cv::Rect(offset, offset, out, out)), options);
+    normaliseInto(scaled(cv::Rect(offset, offset, out, out)), options, destination);
 }
 
 torch::Tensor mixBatch(torch::Tensor& images, const torch::Tensor& labels, std::int64_t classes, double mixupAlpha,

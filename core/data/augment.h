@@ -38,6 +38,13 @@ torch::Tensor augmentForTraining(const std::uint8_t* image, std::int64_t side, s
 torch::Tensor prepareForEvaluation(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
                                    const AugmentOptions& options);
 
+/// The same views written straight into `destination` (channels x outputSize x outputSize
+/// floats), as the loader does for each slot of a batch: one pass, no temporary tensors.
+void augmentForTrainingInto(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
+                            const AugmentOptions& options, std::mt19937_64& generator, float* destination);
+void prepareForEvaluationInto(const std::uint8_t* image, std::int64_t side, std::int64_t channels,
+                              const AugmentOptions& options, float* destination);
+
 /// Mixup (alpha > 0) or, with probability `cutmixShare`, CutMix (alpha > 0) on a batch in place;
 /// returns the mixed one-hot targets (N, classes), with label smoothing already applied if any.
 torch::Tensor mixBatch(torch::Tensor& images, const torch::Tensor& labels, std::int64_t classes, double mixupAlpha,

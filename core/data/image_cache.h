@@ -14,7 +14,8 @@
 namespace vitlab {
 
 struct ImageCacheOptions {
-    /// Side of the stored square: the shorter side is resized to it, the longer one centre-cropped.
+    /// Side of the stored square: the shorter side is resized to it (bilinear, area averaging when
+    /// shrinking by more than half), the longer one centre-cropped.
     std::int64_t side = 64;
     /// 1 (grey) or 3 (RGB).
     std::int64_t channels = 3;

@@ -105,14 +105,13 @@ Batch BatchLoader::build(std::size_t batchNumber) const
             break;
         const std::size_t sample = m_order[first + i];
         const auto* pixels = m_cache.image(sample);
-        torch::Tensor view;
+        float* slot = batch.images.data_ptr<float>() + i * static_cast<std::size_t>(m_cache.channels() * out * out);
         if (m_options.training) {
             auto generator = sampleGenerator(m_options.seed, m_epoch, sample);
-            view = augmentForTraining(pixels, m_cache.side(), m_cache.channels(), m_options.augment, generator);
+            augmentForTrainingInto(pixels, m_cache.side(), m_cache.channels(), m_options.augment, generator, slot);
         } else {
-            view = prepareForEvaluation(pixels, m_cache.side(), m_cache.channels(), m_options.augment);
+            prepareForEvaluationInto(pixels, m_cache.side(), m_cache.channels(), m_options.augment, slot);
         }
-        batch.images[static_cast<std::int64_t>(i)].copy_(view);
         labels[i] = m_labels[sample];
         batch.samples.push_back(sample);
     }

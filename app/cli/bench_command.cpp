@@ -1,0 +1,117 @@
+#include "app/cli/commands.h"
+
+#include "core/data/dataset_location.h"
+#include "core/data/idx.h"
+#include "core/data/image_cache.h"
+#include "core/data/image_folder.h"
+#include "core/data/loader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <numeric>
+
+namespace vitlab::cli {
+
+namespace {
+
+struct BenchDataOptions {
+    std::string data;
+    std::int64_t imageSize = 224;
+    std::int64_t batch = 64;
+    int epochs = 3;
+    bool json = false;
+};
+
+double secondsSince(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int runBenchData(const BenchDataOptions& options)
+{
+    // Epoch 1 pays for everything a first epoch needs: listing, decoding into the cache, batches.
+    const auto start = std::chrono::steady_clock::now();
+    const auto location = resolveDatasetLocation(options.data);
+    ImageCacheOptions cacheOptions;
+    // Stored a little above the training size, so random crops keep their detail.
+    cacheOptions.side = static_cast<std::int64_t>(std::lround(static_cast<double>(options.imageSize) * 1.15));
+    std::vector<std::int64_t> labels;
+    std::unique_ptr<ImageCache> cache;
+    if (isIdxFolder(location.directory)) {
+        const auto idx = loadIdxFolder(location.directory, location.builtin);
+        cacheOptions.channels = 1;
+        cache = std::make_unique<ImageCache>(ImageCache::fromIdx(idx.trainImages, cacheOptions));
+        labels.assign(idx.trainLabels.begin(), idx.trainLabels.end());
+    } else {
+        ScanOptions scan;
+        scan.checkImages = false; // the cache decodes (and checks) each image once
+        scan.validationFraction = 0.0;
+        const auto report = scanImageFolder(location.directory, scan);
+        cache = std::make_unique<ImageCache>(ImageCache::fromFiles(report.files, cacheOptions));
+        for (const auto& file : report.files)
+            labels.push_back(file.label);
+    }
+    std::vector<std::size_t> samples(cache->size());
+    std::iota(samples.begin(), samples.end(), 0);
+
+    LoaderOptions loaderOptions;
+    loaderOptions.batchSize = options.batch;
+    loaderOptions.augment.outputSize = options.imageSize;
+    BatchLoader loader(*cache, labels, samples, loaderOptions);
+
+    nlohmann::json epochs = nlohmann::json::array();
+    auto epochStart = start;
+    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+        if (epoch > 1)
+            epochStart = std::chrono::steady_clock::now();
+        std::size_t images = 0;
+        loader.startEpoch(epoch);
+        while (auto batch = loader.next())
+            images += batch->samples.size();
+        const double rate = static_cast<double>(images) / secondsSince(epochStart);
+        epochs.push_back({{"epoch", epoch}, {"images", images}, {"images_per_s", rate}});
+        if (!options.json)
+            std::printf("epoch %d: %zu images, %.0f images/s\n", epoch, images, rate);
+    }
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double cachePer1000 = static_cast<double>(cache->bytesPerImage()) * 1000.0 / (1024.0 * 1024.0);
+    const double peakMb = static_cast<double>(usage.ru_maxrss) / 1024.0;
+    if (options.json) {
+        std::cout << nlohmann::json{{"epochs", epochs},
+                                    {"cache_mb_per_1000_images", cachePer1000},
+                                    {"cache_side", cache->side()},
+                                    {"peak_rss_mb", peakMb}}
+                         .dump(2)
+                  << "\n";
+    } else {
+        std::printf("cache: %.1f MB per 1000 images (%lldx%lld), peak resident memory %.0f MB\n", cachePer1000,
+                    static_cast<long long>(cache->side()), static_cast<long long>(cache->side()), peakMb);
+    }
+    return 0;
+}
+
+} // namespace
+
+Command addBenchCommand(CLI::App& parent)
+{
+    auto options = std::make_shared<BenchDataOptions>();
+    auto* bench = parent.add_subcommand("bench", "Measure the engine's speed");
+    bench->require_subcommand(1);
+    auto* data = bench->add_subcommand("data", "Images per second of the training input pipeline, per epoch");
+    data->add_option("--data", options->data, "An image folder or fashion-mnist")->required();
+    data->add_option("--img-size", options->imageSize, "Training image size")->check(CLI::Range(8, 1024));
+    data->add_option("--batch", options->batch, "Batch size")->check(CLI::Range(1, 4096));
+    data->add_option("--epochs", options->epochs, "Epochs to time")->check(CLI::Range(1, 100));
+    data->add_flag("--json", options->json, "Print one JSON object");
+    return {bench, [options](const RuntimeInfo&) { return runBenchData(*options); }};
+}
+
+} // namespace vitlab::cli
