@@ -67,6 +67,35 @@ private Q_SLOTS:
         QCOMPARE(maxDeviation(cache.image(0), 30 * 30, 3, green), 0);
     }
 
+    void exifOrientationIsApplied()
+    {
+        // 40 x 20, red left half and blue right half, tagged "rotate 90 degrees clockwise"
+        // (EXIF orientation 6): upright it is 20 x 40 with red on top.
+        cv::Mat bgr(20, 40, CV_8UC3, cv::Scalar(255, 0, 0));
+        bgr(cv::Rect(0, 0, 20, 20)).setTo(cv::Scalar(0, 0, 255));
+        std::vector<std::uint8_t> jpeg;
+        QVERIFY(cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 95}));
+        const std::vector<std::uint8_t> app1{
+            0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,          // APP1, 34 bytes, "Exif"
+            'I', 'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00,             // little-endian TIFF, IFD at 8
+            0x01, 0x00,                                               // one entry
+            0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // Orientation = 6
+            0x00, 0x00, 0x00, 0x00};                                  // no next IFD
+        jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
+        QTemporaryDir dir;
+        ImageFile file;
+        file.path = fs::path(dir.path().toStdString()) / "rotated.jpg";
+        std::ofstream(file.path, std::ios::binary).write(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
+        ImageCacheOptions options;
+        options.side = 20; // the upright image's shorter side: its centre square holds both colours
+        const auto cache = ImageCache::fromFiles({file}, options);
+        QVERIFY(cache.failures().empty());
+        const std::uint8_t* pixels = cache.image(0);
+        const auto at = [&](int x, int y) { return cv::Vec3b(pixels[(y * 20 + x) * 3], pixels[(y * 20 + x) * 3 + 1], pixels[(y * 20 + x) * 3 + 2]); };
+        QVERIFY2(at(10, 1)[0] > 200 && at(10, 1)[2] < 60, "the top must be red");
+        QVERIFY2(at(10, 18)[2] > 200 && at(10, 18)[0] < 60, "the bottom must be blue");
+    }
+
     void resizesAndConvertsToGrey()
     {
         QTemporaryDir dir;
