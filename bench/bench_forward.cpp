@@ -1,8 +1,8 @@
 // Forward latency of vit_tiny_patch16_224 in eval mode at batch 1 and 32, float32 and bfloat16
 // autocast. bench/forward.sh runs torchvision's VisionTransformer of the same size from Python in
 // the same run and prints the ratio.
+#include "bench/bench_main.h"
 #include "core/models/registry.h"
-#include "core/runtime.h"
 #include "core/torch_compat.h"
 
 #include <benchmark/benchmark.h>
@@ -37,13 +37,5 @@ BENCHMARK(BM_vit_tiny_forward_bf16)->Arg(1)->Arg(32)->Unit(benchmark::kMilliseco
 
 int main(int argc, char** argv)
 {
-    vitlab::reexecWithTunedThreading(argv);
-    const vitlab::RuntimeInfo runtime = vitlab::initRuntime();
-    benchmark::AddCustomContext("torch_threads", std::to_string(runtime.intraOpThreads));
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-        return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return runBenchmarks(argc, argv);
 }

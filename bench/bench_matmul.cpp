@@ -1,7 +1,7 @@
 // The machine's baseline: one transformer-sized linear layer (ViT-Tiny's MLP at batch 32, 197
 // tokens) in float32 and in bfloat16, with the engine's thread setting. bench/matmul.sh runs
 // the same product in Python's torch and prints the ratio.
-#include "core/runtime.h"
+#include "bench/bench_main.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -30,13 +30,5 @@ BENCHMARK(BM_linear_bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv)
 {
-    vitlab::reexecWithTunedThreading(argv);
-    const vitlab::RuntimeInfo runtime = vitlab::initRuntime();
-    benchmark::AddCustomContext("torch_threads", std::to_string(runtime.intraOpThreads));
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-        return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return runBenchmarks(argc, argv);
 }

@@ -40,11 +40,11 @@ bool isHidden(const fs::path& path)
 }
 
 /// 64-bit FNV-1a: enough to find identical files among thousands.
-std::uint64_t contentHash(const std::vector<char>& bytes)
+std::uint64_t contentHash(const char* data, std::size_t size)
 {
     std::uint64_t hash = 1469598103934665603ull;
-    for (const char byte : bytes) {
-        hash ^= static_cast<unsigned char>(byte);
+    for (std::size_t i = 0; i < size; ++i) {
+        hash ^= static_cast<unsigned char>(data[i]);
         hash *= 1099511628211ull;
     }
     return hash;
@@ -61,7 +61,7 @@ std::uint64_t mixHash(std::uint64_t value)
 
 std::uint64_t stringHash(const std::string& text)
 {
-    return contentHash(std::vector<char>(text.begin(), text.end()));
+    return contentHash(text.data(), text.size());
 }
 
 struct Candidate {
@@ -85,7 +85,7 @@ CheckResult checkImage(const fs::path& path, bool decode, std::int64_t maxPixels
     if (!result.problem.empty())
         return result;
     result.bytes = bytes.size();
-    result.hash = contentHash(bytes);
+    result.hash = contentHash(bytes.data(), bytes.size());
     if (!decode)
         return result;
     // IMREAD_UNCHANGED skips the conversions a check does not need; the size is before EXIF rotation.

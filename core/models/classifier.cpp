@@ -2,7 +2,30 @@
 
 #include "core/errors.h"
 
+#include <torch/version.h>
+
 namespace vitlab {
+
+torch::Tensor AttentionCaptureSite::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                           double scale, double dropout, bool training, const torch::Tensor& additive)
+{
+    const double activeDropout = training ? dropout : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+    if (!m_capture) {
+        const auto mask = additive.defined() ? c10::optional<torch::Tensor>(additive.to(q.scalar_type())) : c10::nullopt;
+        return at::scaled_dot_product_attention(q, k, v, mask, activeDropout);
+    }
+#endif
+    auto attention = torch::matmul(q * scale, k.transpose(-2, -1));
+    if (additive.defined())
+        attention = attention + additive;
+    attention = attention.softmax(-1);
+    if (m_capture)
+        m_captured = attention;
+    if (activeDropout > 0.0)
+        attention = torch::dropout(attention, activeDropout, true);
+    return torch::matmul(attention, v);
+}
 
 std::vector<AttentionCaptureSite*> ClassifierImpl::attentionSites()
 {

@@ -36,11 +36,11 @@ public:
     const torch::Tensor& captured() const { return m_captured; }
 
 protected:
-    void keep(const torch::Tensor& attention)
-    {
-        if (m_capture)
-            m_captured = attention;
-    }
+    /// softmax(q k^T * scale + additive) v for (N, heads, tokens, head_dim) inputs, `additive`
+    /// (optional) broadcasting to (N, heads, queries, keys). LibTorch 2's fused kernel unless
+    /// capturing; the explicit path keeps the softmax map when capturing.
+    torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
+                         double dropout, bool training, const torch::Tensor& additive = {});
 
 private:
     bool m_capture = false;

@@ -99,18 +99,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
         q = q_norm(q);
         k = k_norm(k);
     }
-    torch::Tensor out;
-#if TORCH_VERSION_MAJOR >= 2
-    if (!capturing()) {
-        out = at::scaled_dot_product_attention(q, k, v, {}, is_training() ? m_attnDrop : 0.0);
-    } else
-#endif
-    {
-        auto attention = torch::matmul(q * m_scale, k.transpose(-2, -1)).softmax(-1);
-        keep(attention);
-        attention = applyDropout(attention, m_attnDrop, is_training());
-        out = torch::matmul(attention, v);
-    }
+    auto out = attend(q, k, v, m_scale, m_attnDrop, is_training());
     out = applyLinear(proj, out.transpose(1, 2).reshape({batch, tokens, dim}));
     return applyDropout(out, m_projDrop, is_training());
 }

@@ -260,33 +260,17 @@ torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& x, const torch::
     const auto q = qkvSplit[0];
     const auto k = qkvSplit[1];
     const auto v = qkvSplit[2];
-    const auto bias = relativePositionBias();
-    torch::Tensor out;
-#if TORCH_VERSION_MAJOR >= 2
-    if (!capturing()) {
-        auto additive = bias;
-        if (mask.defined()) {
-            const auto windows = mask.size(0);
-            additive = (bias.unsqueeze(1) + mask.view({1, windows, 1, tokens, tokens}))
-                           .expand({batchWindows / windows, windows, m_numHeads, tokens, tokens})
-                           .reshape({batchWindows, m_numHeads, tokens, tokens});
-        }
-        out = at::scaled_dot_product_attention(q, k, v, additive.to(q.scalar_type()),
-                                               is_training() ? m_attnDrop : 0.0);
-    } else
-#endif
-    {
-        auto attention = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(m_headDim))), k.transpose(-2, -1));
-        attention = attention + bias;
-        if (mask.defined()) {
-            const auto windows = mask.size(0);
-            attention = attention.view({-1, windows, m_numHeads, tokens, tokens}) + mask.unsqueeze(1).unsqueeze(0);
-            attention = attention.view({-1, m_numHeads, tokens, tokens});
-        }
-        attention = attention.softmax(-1);
-        keep(attention);
-        out = torch::matmul(applyDropout(attention, m_attnDrop, is_training()), v);
+    // The relative position bias, plus the shifted-window mask of each window (windows repeat
+    // over the batch).
+    auto additive = relativePositionBias();
+    if (mask.defined()) {
+        const auto windows = mask.size(0);
+        additive = (additive.unsqueeze(1) + mask.view({1, windows, 1, tokens, tokens}))
+                       .expand({batchWindows / windows, windows, m_numHeads, tokens, tokens})
+                       .reshape({batchWindows, m_numHeads, tokens, tokens});
     }
+    const double scale = 1.0 / std::sqrt(static_cast<double>(m_headDim));
+    auto out = attend(q, k, v, scale, m_attnDrop, is_training(), additive);
     out = applyLinear(proj, out.transpose(1, 2).reshape({batchWindows, tokens, -1}));
     return applyDropout(out, m_projDrop, is_training());
 }

@@ -86,17 +86,7 @@ torch::Tensor TntAttentionImpl::forward(const torch::Tensor& x)
     const auto q = qkSplit[0];
     const auto k = qkSplit[1];
     const auto values = applyLinear(v, x).reshape({batch, tokens, m_numHeads, m_headDim}).permute({0, 2, 1, 3});
-    torch::Tensor out;
-#if TORCH_VERSION_MAJOR >= 2
-    if (!capturing()) {
-        out = at::scaled_dot_product_attention(q, k, values, {}, is_training() ? m_attnDrop : 0.0);
-    } else
-#endif
-    {
-        auto attention = torch::matmul(q, k.transpose(-2, -1)).mul(m_scale).softmax(-1);
-        keep(attention);
-        out = torch::matmul(applyDropout(attention, m_attnDrop, is_training()), values);
-    }
+    auto out = attend(q, k, values, m_scale, m_attnDrop, is_training());
     out = applyLinear(proj, out.transpose(1, 2).reshape({batch, tokens, -1}));
     return applyDropout(out, m_projDrop, is_training());
 }
