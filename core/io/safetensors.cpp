@@ -1,6 +1,7 @@
 #include "core/io/safetensors.h"
 
 #include "core/errors.h"
+#include "core/io/atomic_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,14 +11,9 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <random>
-#include <sstream>
 #include <system_error>
 #include <tuple>
 #include <utility>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 // The format stores little-endian bytes and we copy them into tensors unchanged.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
@@ -270,11 +266,6 @@ Header parseHeader(const char* json, std::size_t size, std::uint64_t dataBytes, 
     return header;
 }
 
-std::string systemMessage(int error)
-{
-    return error != 0 ? std::generic_category().message(error) : std::string("unknown error");
-}
-
 std::ifstream openForReading(const fs::path& path, std::uint64_t& fileSize)
 {
     std::error_code error;
@@ -308,74 +299,6 @@ void checkFileLength(std::uint64_t fileSize, const std::string& source)
     if (fileSize < kLengthPrefixBytes)
         fail(source, "the input is " + std::to_string(fileSize) + " bytes long, too short for the 8-byte header length");
 }
-
-// Keeps a temporary file until commit() renames it over its target; removes it on any failure.
-class TemporaryFile {
-public:
-    explicit TemporaryFile(const fs::path& target) : m_target(target)
-    {
-        std::random_device random;
-        std::ostringstream name;
-        name << target.string() << ".tmp-" << ::getpid() << '-' << std::hex << random() << random();
-        m_path = name.str();
-        m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (m_fd < 0)
-            throw failure("cannot create a temporary file beside it");
-    }
-    TemporaryFile(const TemporaryFile&) = delete;
-    TemporaryFile& operator=(const TemporaryFile&) = delete;
-    ~TemporaryFile()
-    {
-        if (m_fd >= 0)
-            ::close(m_fd);
-        if (!m_committed)
-            ::unlink(m_path.c_str());
-    }
-
-    void write(const std::uint8_t* data, std::size_t size)
-    {
-        while (size > 0) {
-            const ::ssize_t written = ::write(m_fd, data, size);
-            if (written < 0 && errno == EINTR)
-                continue;
-            if (written <= 0)
-                throw failure("writing failed");
-            data += written;
-            size -= static_cast<std::size_t>(written);
-        }
-    }
-
-    void commit()
-    {
-        if (::fsync(m_fd) != 0)
-            throw failure("flushing to disk failed");
-        const int fd = std::exchange(m_fd, -1);
-        if (::close(fd) != 0)
-            throw failure("closing the temporary file failed");
-        if (::rename(m_path.c_str(), m_target.c_str()) != 0)
-            throw failure("replacing it failed");
-        m_committed = true;
-        // Makes the rename itself durable; some file systems refuse to sync folders, which is harmless.
-        const fs::path folder = m_target.has_parent_path() ? m_target.parent_path() : fs::path(".");
-        const int folderFd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (folderFd >= 0) {
-            ::fsync(folderFd);
-            ::close(folderFd);
-        }
-    }
-
-private:
-    IoError failure(const std::string& what) const
-    {
-        const int error = errno;
-        return IoError("cannot save " + m_target.string() + ": " + what + " (" + systemMessage(error) + ")");
-    }
-
-    fs::path m_target;
-    std::string m_path;
-    int m_fd = -1;
-    bool m_committed = false;
-};
 
 } // namespace
 
@@ -498,12 +421,8 @@ std::vector<std::uint8_t> serialize(const TensorMap& tensors, const Metadata& me
 
 void save(const std::filesystem::path& path, const TensorMap& tensors, const Metadata& metadata)
 {
-    if (!path.has_filename())
-        throw IoError("cannot save " + path.string() + ": the path names a folder, not a file");
     const std::vector<std::uint8_t> bytes = serialize(tensors, metadata);
-    TemporaryFile file(path);
-    file.write(bytes.data(), bytes.size());
-    file.commit();
+    writeFileAtomically(path, bytes.data(), bytes.size());
 }
 
 } // namespace vitlab::safetensors
