@@ -63,6 +63,30 @@ int decodeFlags(std::int64_t channels, int width, int height, std::int64_t side)
 
 } // namespace
 
+void storeSquareImage(const std::uint8_t* pixels, int width, int height, int channels, std::int64_t side,
+                      std::uint8_t* destination)
+{
+    const cv::Mat image(height, width, CV_8UC(channels), const_cast<std::uint8_t*>(pixels));
+    storeSquare(image, side, destination);
+}
+
+bool decodeFileToSquare(const std::filesystem::path& path, std::int64_t side, std::int64_t channels,
+                        std::int64_t maxPixels, std::uint8_t* destination, std::string& problem, int knownWidth,
+                        int knownHeight)
+{
+    auto bytes = readFileBytes(path, problem);
+    if (!problem.empty())
+        return false;
+    const int flags = decodeFlags(channels, knownWidth, knownHeight, side);
+    cv::Mat image = decodeImageBytes(bytes, flags, maxPixels, problem);
+    if (!problem.empty())
+        return false;
+    if (image.channels() == 3)
+        cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+    storeSquare(image, side, destination);
+    return true;
+}
+
 ImageCache::ImageCache(ImageCache&& other) noexcept
 {
     *this = std::move(other);
@@ -140,20 +164,11 @@ ImageCache ImageCache::fromFiles(const std::vector<ImageFile>& files, const Imag
         files.size(),
         [&](std::size_t i) {
             std::string problem;
-            auto bytes = readFileBytes(files[i].path, problem);
-            cv::Mat image;
-            if (problem.empty()) {
-                const int flags = decodeFlags(options.channels, files[i].width, files[i].height, options.side);
-                image = decodeImageBytes(bytes, flags, options.maxPixels, problem);
-            }
-            if (!problem.empty()) {
+            if (!decodeFileToSquare(files[i].path, options.side, options.channels, options.maxPixels,
+                                    cache.mutableImage(i), problem, files[i].width, files[i].height)) {
                 std::lock_guard<std::mutex> lock(failuresMutex);
                 cache.m_failures.push_back({files[i].path.string(), problem});
-                return;
             }
-            if (image.channels() == 3)
-                cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
-            storeSquare(image, options.side, cache.mutableImage(i));
         },
         options.progress);
     return cache;

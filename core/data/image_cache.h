@@ -30,6 +30,8 @@ struct ImageCacheOptions {
 /// N images of side x side x channels, row-major HWC, RGB order.
 class ImageCache {
 public:
+    /// An empty cache.
+    ImageCache() = default;
     ImageCache(const ImageCache&) = delete;
     ImageCache& operator=(const ImageCache&) = delete;
     ImageCache(ImageCache&&) noexcept;
@@ -54,7 +56,6 @@ public:
     const std::vector<SkippedFile>& failures() const { return m_failures; }
 
 private:
-    ImageCache() = default;
     void allocate(std::size_t count, const ImageCacheOptions& options);
     std::uint8_t* mutableImage(std::size_t index) { return m_data + index * bytesPerImage(); }
 
@@ -67,5 +68,17 @@ private:
     bool m_cancelled = false;
     std::vector<SkippedFile> m_failures;
 };
+
+/// Stores decoded pixels (HWC, 1 or 3 channels) as the cache does: the shorter side resized to
+/// `side`, then the centre square, into `destination` (side x side x channels bytes).
+void storeSquareImage(const std::uint8_t* pixels, int width, int height, int channels, std::int64_t side,
+                      std::uint8_t* destination);
+
+/// Decodes one image file as the cache stores it (EXIF orientation applied, RGB or grey, shorter
+/// side resized to `side`, centre square) into `destination` (side x side x channels bytes).
+/// Returns false with `problem` set when the file cannot be used.
+bool decodeFileToSquare(const std::filesystem::path& path, std::int64_t side, std::int64_t channels,
+                        std::int64_t maxPixels, std::uint8_t* destination, std::string& problem,
+                        int knownWidth = 0, int knownHeight = 0);
 
 } // namespace vitlab

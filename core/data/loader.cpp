@@ -3,6 +3,7 @@
 #include "core/errors.h"
 #include "core/runtime.h"
 
+#include <algorithm>
 #include <numeric>
 
 namespace vitlab {
@@ -35,7 +36,7 @@ std::size_t BatchLoader::batchesPerEpoch() const
     return m_options.dropLast ? m_samples.size() / size : (m_samples.size() + size - 1) / size;
 }
 
-void BatchLoader::startEpoch(std::int64_t epoch)
+void BatchLoader::startEpoch(std::int64_t epoch, std::size_t firstBatch)
 {
     stop();
     m_stop = false;
@@ -50,8 +51,8 @@ void BatchLoader::startEpoch(std::int64_t epoch)
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_ready.clear();
-        m_nextToBuild = 0;
-        m_nextToHand = 0;
+        m_nextToBuild = std::min(firstBatch, batchesPerEpoch());
+        m_nextToHand = m_nextToBuild;
         m_failure = nullptr;
     }
     const int workers = m_options.workers > 0 ? m_options.workers : usableCoreCount();

@@ -47,8 +47,9 @@ public:
     BatchLoader(const BatchLoader&) = delete;
     BatchLoader& operator=(const BatchLoader&) = delete;
 
-    /// Starts preparing the batches of `epoch` (shuffled by seed and epoch when shuffling).
-    void startEpoch(std::int64_t epoch);
+    /// Starts preparing the batches of `epoch` (shuffled by seed and epoch when shuffling), from
+    /// batch `firstBatch` on: a run resumed in the middle of an epoch gets the batches it had left.
+    void startEpoch(std::int64_t epoch, std::size_t firstBatch = 0);
     /// The next batch in order; nullopt at the end of the epoch or once stopped.
     std::optional<Batch> next();
     /// Stops the workers within one sample and wakes any waiting next().
