@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <sstream>
+#include <type_traits>
+
 namespace vitlab::compat {
 
 /// True when this LibTorch was built with CUDA support (not whether a device is present).
@@ -78,5 +81,21 @@ private:
     bool m_wasEnabled = false;
     at::ScalarType m_previousDtype = at::kFloat;
 };
+
+/// The key of a parameter in an optimiser's state map: LibTorch 1.13 keys it by the printed
+/// address of the TensorImpl, 2.x by the address itself. Derived from the map's key type, so
+/// both compile without a version check.
+template <typename StateMap>
+typename StateMap::key_type optimizerStateKey(const StateMap&, const torch::Tensor& parameter)
+{
+    using Key = typename StateMap::key_type;
+    if constexpr (std::is_same_v<Key, std::string>) {
+        std::ostringstream address;
+        address << parameter.unsafeGetTensorImpl();
+        return address.str();
+    } else {
+        return static_cast<Key>(parameter.unsafeGetTensorImpl());
+    }
+}
 
 } // namespace vitlab::compat

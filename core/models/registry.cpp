@@ -174,12 +174,28 @@ ModelSpec specFromConfig(const nlohmann::json& config)
         mean = readTriple(*it, "mean");
     if (const auto it = config.find("std"); it != config.end())
         std = readTriple(*it, "std");
-    for (const char* key : {"family", "timm_class", "mean", "std", "name"})
+    for (const char* key : {"family", "timm_class", "mean", "std", "name", "architecture", "crop_pct"})
         spec.args.erase(key);
     spec.name = config.value("name", std::string{});
+    spec.architecture = config.value("architecture", spec.architecture);
     spec.input = inputFromArgs(spec.args, mean, std);
+    if (const auto it = config.find("crop_pct"); it != config.end() && it->is_number())
+        spec.input.cropPct = it->get<double>();
     spec.description = "built from a config";
     return spec;
+}
+
+nlohmann::json specToConfig(const ModelSpec& spec)
+{
+    nlohmann::json config = spec.args;
+    config["family"] = spec.family;
+    config["architecture"] = spec.architecture;
+    config["mean"] = spec.input.mean;
+    config["std"] = spec.input.std;
+    config["crop_pct"] = spec.input.cropPct;
+    if (!spec.name.empty())
+        config["name"] = spec.name;
+    return config;
 }
 
 ModelSpec resolveModelSpec(const std::string& nameOrConfigPath)

@@ -82,6 +82,9 @@ private:
 /// A spec from a config object: {"family": ..., timm's constructor arguments...}, optionally
 /// with "mean" and "std". Throws ConfigError for an unknown family.
 ModelSpec specFromConfig(const nlohmann::json& config);
+/// The config that specFromConfig turns back into `spec`: family, timm's arguments, name,
+/// architecture and input normalisation. Run folders keep it, so a run rebuilds its exact model.
+nlohmann::json specToConfig(const ModelSpec& spec);
 /// A registry name, or the path of a JSON config file.
 ModelSpec resolveModelSpec(const std::string& nameOrConfigPath);
 
