@@ -1,0 +1,46 @@
+#pragma once
+
+// Evaluation of a model on a split of a dataset: top-1 and top-5, loss, the confusion matrix,
+// per-class metrics and every sample's prediction.
+#include "core/data/augment.h"
+#include "core/data/dataset.h"
+#include "core/models/classifier.h"
+#include "core/train/evaluation.h"
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace vitlab {
+
+struct EvaluateOptions {
+    std::int64_t batchSize = 256;
+    bool bfloat16 = false;
+    torch::Device device = torch::kCPU;
+    int workers = 0;
+    /// (done, total) images after each batch; returning false stops early (the result then
+    /// covers the images seen so far).
+    std::function<bool(std::size_t, std::size_t)> progress;
+};
+
+/// Adds batches of logits to a growing evaluation; finish() computes the metrics.
+class EvaluationAccumulator {
+public:
+    explicit EvaluationAccumulator(std::vector<std::string> classNames);
+    /// `logits` (N, classes) and `labels` (N) on any device; `sources` name the N samples.
+    void add(const torch::Tensor& logits, const torch::Tensor& labels, const std::vector<std::string>& sources);
+    EvaluationResult finish();
+
+private:
+    EvaluationResult m_result;
+    double m_lossSum = 0.0;
+    std::int64_t m_top1 = 0;
+    std::int64_t m_top5 = 0;
+};
+
+/// Evaluates `model` (put in eval mode) on `samples` of `data` with the evaluation `view`.
+EvaluationResult evaluateModel(ClassifierImpl& model, const Dataset& data, const std::vector<std::size_t>& samples,
+                               const AugmentOptions& view, const EvaluateOptions& options);
+
+} // namespace vitlab

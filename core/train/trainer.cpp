@@ -1,0 +1,636 @@
+#include "core/train/trainer.h"
+
+#include "core/data/dataset.h"
+#include "core/data/loader.h"
+#include "core/errors.h"
+#include "core/models/weights.h"
+#include "core/runtime.h"
+#include "core/torch_compat.h"
+#include "core/train/evaluator.h"
+#include "core/train/execution.h"
+#include "core/train/optimization.h"
+#include "core/train/run_folder.h"
+#include "core/train/run_model.h"
+#include "core/version.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace vitlab {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr const char* kResumeFormat = "vitlab-resume-1";
+
+std::string exact(double value)
+{
+    char text[40];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return text;
+}
+
+/// Where a run stands: what a checkpoint records beyond the tensors.
+struct Position {
+    int epoch = 1;                 ///< the epoch in progress (1-based)
+    std::size_t batch = 0;         ///< batches of it already consumed
+    std::int64_t step = 0;         ///< optimiser steps done
+    double bestTop1 = -1.0;
+    double trainSeconds = 0.0;     ///< training time over all sessions, pauses excluded
+    // The running sums of the epoch in progress, so a resumed epoch reports what an
+    // uninterrupted one would.
+    double epochLossSum = 0.0;
+    std::int64_t epochCorrect = 0;
+    std::int64_t epochSeen = 0;
+    std::int64_t epochBatches = 0;
+};
+
+safetensors::Metadata positionMetadata(const Position& p)
+{
+    return {{"format", kResumeFormat},
+            {"epoch", std::to_string(p.epoch)},
+            {"batch", std::to_string(p.batch)},
+            {"step", std::to_string(p.step)},
+            {"best_top1", exact(p.bestTop1)},
+            {"train_seconds", exact(p.trainSeconds)},
+            {"epoch_loss_sum", exact(p.epochLossSum)},
+            {"epoch_correct", std::to_string(p.epochCorrect)},
+            {"epoch_seen", std::to_string(p.epochSeen)},
+            {"epoch_batches", std::to_string(p.epochBatches)}};
+}
+
+Position positionFromMetadata(const safetensors::Metadata& metadata, const std::string& file)
+{
+    const auto get = [&](const char* key) -> const std::string& {
+        const auto it = metadata.find(key);
+        if (it == metadata.end())
+            throw FormatError(file + " is not a ViTLab resume state (it lacks \"" + key + "\")");
+        return it->second;
+    };
+    if (get("format") != kResumeFormat)
+        throw FormatError(file + " is a resume state of another format (" + get("format") + ")");
+    try {
+        Position p;
+        p.epoch = std::stoi(get("epoch"));
+        p.batch = std::stoull(get("batch"));
+        p.step = std::stoll(get("step"));
+        p.bestTop1 = std::stod(get("best_top1"));
+        p.trainSeconds = std::stod(get("train_seconds"));
+        p.epochLossSum = std::stod(get("epoch_loss_sum"));
+        p.epochCorrect = std::stoll(get("epoch_correct"));
+        p.epochSeen = std::stoll(get("epoch_seen"));
+        p.epochBatches = std::stoll(get("epoch_batches"));
+        return p;
+    } catch (const std::logic_error&) {
+        throw FormatError(file + " has a malformed resume position");
+    }
+}
+
+/// One seed per (run seed, epoch, batch): dropout, drop path and mixing draw the same numbers
+/// whether or not the run was interrupted in between.
+std::uint64_t batchSeed(std::uint64_t seed, int epoch, std::size_t batch)
+{
+    std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(epoch) * 0xBF58476D1CE4E5B9ull
+        + static_cast<std::uint64_t>(batch) * 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    x *= 0xD6E8FEB86659FD93ull;
+    return x ^ (x >> 32);
+}
+
+class Run {
+public:
+    Run(TrainConfig config, RunFolder folder, const TrainCallbacks& callbacks, TrainControl& control)
+        : m_config(std::move(config))
+        , m_folder(std::move(folder))
+        , m_callbacks(callbacks)
+        , m_control(control)
+        , m_device(resolveDevice(m_config.device))
+        , m_bfloat16(useBfloat16(m_config.precision, m_device))
+    {
+    }
+
+    /// Data, model and optimiser for a fresh run (no resume state).
+    void prepareNew();
+    /// The same from the run folder's config and checkpoint.
+    void prepareResumed();
+    RunFinished train();
+
+private:
+    void message(const std::string& text) const
+    {
+        if (m_callbacks.onMessage)
+            m_callbacks.onMessage(text);
+    }
+    void openData(std::int64_t channels, std::int64_t imageSize);
+    void buildOptimization(Classifier model);
+    void writeConfig() const;
+    void loadTeacher();
+    torch::Tensor classWeights() const;
+    void reportStart() const;
+    bool trainEpoch(RunFinished& finished);
+    void endEpoch();
+    void saveCheckpoint();
+    void saveModelWeights(const std::filesystem::path& file) const;
+    void saveStatus(const std::string& state, const std::string& text = {}) const;
+    RunFinished finish(RunOutcome outcome, const std::string& text);
+    double sessionSeconds() const;
+
+    TrainConfig m_config;
+    RunFolder m_folder;
+    const TrainCallbacks& m_callbacks;
+    TrainControl& m_control;
+    torch::Device m_device;
+    bool m_bfloat16;
+
+    ModelSpec m_spec;
+    std::unique_ptr<Dataset> m_data;
+    std::unique_ptr<Optimization> m_optimization;
+    std::unique_ptr<BatchLoader> m_trainLoader;
+    LoaderOptions m_loaderOptions;
+    Classifier m_teacher;
+    LearningRateSchedule m_schedule;
+    std::int64_t m_stepsPerEpoch = 0;
+    Position m_position;
+    std::vector<MetricsRow> m_metrics;
+
+    Clock::time_point m_sessionStart = Clock::now();
+    double m_pausedSeconds = 0.0;
+    double m_startTrainSeconds = 0.0;
+    std::int64_t m_startStep = 0;
+    double m_lastEvaluationSeconds = 0.0;
+    double m_sessionEvaluationSeconds = 0.0;
+};
+
+double Run::sessionSeconds() const
+{
+    return std::chrono::duration<double>(Clock::now() - m_sessionStart).count() - m_pausedSeconds;
+}
+
+void Run::openData(std::int64_t channels, std::int64_t imageSize)
+{
+    DatasetOptions options;
+    options.storageSide = storageSideFor(imageSize);
+    options.channels = channels;
+    options.validationFraction = m_config.validationFraction;
+    options.splitSeed = m_config.splitSeed;
+    options.progress = [this](const std::string& stage, std::size_t done, std::size_t total) {
+        if (m_callbacks.onPreparing)
+            m_callbacks.onPreparing(stage, done, total);
+        return !m_control.stopRequested();
+    };
+    m_data = std::make_unique<Dataset>(Dataset::open(m_config.data, options));
+    if (m_data->cancelled())
+        throw Error("stopped while the data was being prepared");
+    for (const auto& skipped : m_data->report().skipped)
+        message("skipped " + skipped.path + ": " + skipped.reason);
+    if (m_data->trainSamples().empty())
+        throw ConfigError("the dataset has no training images");
+}
+
+torch::Tensor Run::classWeights() const
+{
+    if (!m_config.classWeights)
+        return {};
+    const auto counts = m_data->trainClassCounts();
+    std::int64_t total = 0;
+    for (const auto count : counts)
+        total += count;
+    std::vector<float> weights;
+    for (const auto count : counts)
+        weights.push_back(count > 0 ? static_cast<float>(total) / static_cast<float>(counts.size() * count) : 0.0f);
+    return torch::tensor(weights).to(m_device);
+}
+
+void Run::buildOptimization(Classifier model)
+{
+    applyFreeze(*model, parseFreezeSpec(m_config.freeze));
+    model->to(m_device);
+    OptimizationOptions options;
+    options.weightDecay = m_config.weightDecay;
+    options.clipGradNorm = m_config.clipGradNorm;
+    options.accumulation = m_config.accumulation;
+    options.emaDecay = m_config.emaDecay;
+    options.bfloat16 = m_bfloat16;
+    options.device = m_device;
+    options.classWeights = classWeights();
+    m_optimization = std::make_unique<Optimization>(model, options, [this] { return createModel(m_spec); });
+
+    m_loaderOptions.batchSize = m_config.batchSize;
+    m_loaderOptions.shuffle = true;
+    m_loaderOptions.dropLast = m_data->trainSamples().size() > static_cast<std::size_t>(m_config.batchSize);
+    m_loaderOptions.training = true;
+    m_loaderOptions.workers = m_config.workers;
+    m_loaderOptions.seed = m_config.seed;
+    m_loaderOptions.pinMemory = m_device.is_cuda();
+    m_loaderOptions.augment = trainingView(m_config, m_spec);
+    m_trainLoader = std::make_unique<BatchLoader>(m_data->images(), m_data->labels(), m_data->trainSamples(),
+                                                  m_loaderOptions);
+    const auto batches = static_cast<std::int64_t>(m_trainLoader->batchesPerEpoch());
+    m_stepsPerEpoch = std::max<std::int64_t>(1, batches / m_config.accumulation);
+    m_schedule.peak = m_config.learningRate;
+    m_schedule.minimum = m_config.minLearningRate;
+    m_schedule.totalSteps = m_stepsPerEpoch * m_config.epochs;
+    m_schedule.warmupSteps = std::min<std::int64_t>(
+        m_schedule.totalSteps / 2, std::llround(m_config.warmupEpochs * static_cast<double>(m_stepsPerEpoch)));
+    loadTeacher();
+}
+
+void Run::loadTeacher()
+{
+    if (m_config.teacherRun.empty())
+        return;
+    auto teacher = loadRun(m_config.teacherRun, m_device);
+    if (teacher.classNames != m_data->classNames())
+        throw ConfigError("the teacher run " + m_config.teacherRun + " was trained on other classes");
+    if (teacher.spec.input.channels != m_spec.input.channels)
+        throw ConfigError("the teacher reads " + std::to_string(teacher.spec.input.channels)
+                          + "-channel images, the student " + std::to_string(m_spec.input.channels));
+    if (m_config.classWeights)
+        message("class weights apply to the label loss only; hard distillation uses plain cross-entropy");
+    for (auto& parameter : teacher.model->parameters())
+        parameter.set_requires_grad(false);
+    m_teacher = teacher.model;
+}
+
+void Run::writeConfig() const
+{
+    const nlohmann::json data = {{"request", m_config.data},
+                                 {"directory", m_data->location().directory.string()},
+                                 {"display_name", m_data->location().displayName},
+                                 {"train_images", m_data->trainSamples().size()},
+                                 {"validation_images", m_data->validationSamples().size()}};
+    m_folder.writeConfig({{"vitlab_version", VITLAB_VERSION_STRING},
+                          {"train", m_config.toJson()},
+                          {"model", specToConfig(m_spec)},
+                          {"classes", m_data->classNames()},
+                          {"data", data}});
+    m_folder.writeClasses(m_data->classNames());
+}
+
+void Run::prepareNew()
+{
+    auto spec = runModelSpec(m_config, 2); // the class count is set once the data is read
+    const auto imageSize = spec.input.size[0];
+    if (spec.input.size[0] != spec.input.size[1])
+        throw ConfigError("training takes square images; the model is built for "
+                          + std::to_string(spec.input.size[0]) + "x" + std::to_string(spec.input.size[1]));
+    openData(spec.input.channels, imageSize);
+    m_spec = runModelSpec(m_config, static_cast<std::int64_t>(m_data->classNames().size()));
+    torch::manual_seed(static_cast<std::uint64_t>(m_config.seed));
+    Classifier model;
+    if (!m_config.weights.empty()) {
+        WeightsReport report;
+        model = createModelWithWeights(m_spec, m_config.weights, {}, &report);
+        message("loaded " + m_config.weights + ": " + report.summary());
+    } else {
+        model = createModel(m_spec);
+    }
+    buildOptimization(model);
+    writeConfig();
+    m_metrics.clear();
+    saveStatus("running");
+}
+
+void Run::prepareResumed()
+{
+    const auto stored = m_folder.readConfig();
+    if (!stored.contains("model") || !stored.contains("train"))
+        throw FormatError(m_folder.configPath().string() + " does not describe a training run");
+    m_spec = specFromConfig(stored["model"]);
+    openData(m_spec.input.channels, m_spec.input.size[0]);
+    const auto classes = stored.value("classes", std::vector<std::string>{});
+    if (classes != m_data->classNames())
+        throw ConfigError("the data in " + m_config.data + " no longer has the classes this run was trained on");
+    buildOptimization(createModel(m_spec));
+    const auto state = safetensors::load(m_folder.resumeStatePath());
+    m_position = positionFromMetadata(state.metadata, m_folder.resumeStatePath().string());
+    m_optimization->loadState(state.tensors, m_position.step);
+    // Rows logged after the checkpoint are replayed by this session.
+    for (const auto& row : m_folder.readMetrics()) {
+        if (row.step <= m_position.step && (row.kind == "step" || row.epoch < m_position.epoch))
+            m_metrics.push_back(row);
+    }
+    m_startTrainSeconds = m_position.trainSeconds;
+    message("resumed at epoch " + std::to_string(m_position.epoch) + ", step " + std::to_string(m_position.step));
+    saveStatus("running");
+}
+
+void Run::reportStart() const
+{
+    if (!m_callbacks.onStart)
+        return;
+    RunStarted started;
+    started.runDirectory = m_folder.directory().string();
+    started.modelName = m_spec.name.empty() ? m_config.model : m_spec.name;
+    started.classNames = m_data->classNames();
+    started.trainImages = static_cast<std::int64_t>(m_data->trainSamples().size());
+    started.validationImages = static_cast<std::int64_t>(m_data->validationSamples().size());
+    started.parameters = countParameters(*m_optimization->model());
+    started.trainableParameters = countParameters(*m_optimization->model(), /*trainableOnly=*/true);
+    started.totalSteps = m_schedule.totalSteps;
+    started.firstStep = m_position.step;
+    started.epochs = m_config.epochs;
+    started.stepsPerEpoch = m_stepsPerEpoch;
+    started.device = m_device.str();
+    started.precision = m_bfloat16 ? "bf16" : "fp32";
+    m_callbacks.onStart(started);
+}
+
+void Run::saveStatus(const std::string& state, const std::string& text) const
+{
+    RunStatus status;
+    status.state = state;
+    status.message = text;
+    status.epoch = m_position.batch == 0 ? m_position.epoch - 1 : m_position.epoch;
+    status.step = m_position.step;
+    status.epochs = m_config.epochs;
+    status.bestTop1 = std::max(0.0, m_position.bestTop1);
+    status.pid = static_cast<int>(::getpid());
+    m_folder.writeStatus(status);
+}
+
+void Run::saveCheckpoint()
+{
+    // Order matters for a kill at any moment: metrics first (a resume drops rows past its
+    // checkpoint), then the resume state, then the weights people use.
+    m_position.trainSeconds = m_startTrainSeconds + sessionSeconds();
+    m_folder.writeMetrics(m_metrics);
+    safetensors::save(m_folder.resumeStatePath(), m_optimization->state(), positionMetadata(m_position));
+    saveModelWeights(m_folder.lastWeightsPath());
+}
+
+void Run::saveModelWeights(const std::filesystem::path& file) const
+{
+    // Only timm's keys as tensors, so timm loads the file as it is; our facts ride in the header.
+    const nlohmann::json classes = m_data->classNames();
+    saveWeights(*m_optimization->evaluationModel(), file,
+                {{"format", "pt"},
+                 {"vitlab_version", VITLAB_VERSION_STRING},
+                 {"vitlab_model", specToConfig(m_spec).dump()},
+                 {"vitlab_classes", classes.dump()},
+                 {"vitlab_step", std::to_string(m_position.step)}});
+}
+
+RunFinished Run::finish(RunOutcome outcome, const std::string& text)
+{
+    RunFinished finished;
+    finished.outcome = outcome;
+    finished.message = text;
+    finished.runDirectory = m_folder.directory().string();
+    finished.epochsDone = m_position.epoch - 1;
+    finished.stepsDone = m_position.step;
+    finished.bestTop1 = std::max(0.0, m_position.bestTop1);
+    saveStatus(outcomeName(outcome), text);
+    message(text);
+    return finished;
+}
+
+bool Run::trainEpoch(RunFinished& finished)
+{
+    const int epoch = m_position.epoch;
+    const auto batchesUsed = static_cast<std::size_t>(m_stepsPerEpoch * m_config.accumulation);
+    const auto classes = static_cast<std::int64_t>(m_data->classNames().size());
+    m_trainLoader->startEpoch(epoch, m_position.batch);
+    auto lastReport = Clock::now();
+    double reportLossSum = 0.0;
+    std::int64_t reportBatches = 0, reportImages = 0;
+    const double limitSeconds = m_config.maxMinutes * 60.0;
+
+    for (std::size_t batchIndex = m_position.batch; batchIndex < batchesUsed; ++batchIndex) {
+        const bool groupStart = batchIndex % static_cast<std::size_t>(m_config.accumulation) == 0;
+        if (groupStart) {
+            if (m_control.paused()) {
+                saveStatus("paused");
+                message("paused");
+                const auto pauseStart = Clock::now();
+                m_control.waitWhilePaused();
+                m_pausedSeconds += std::chrono::duration<double>(Clock::now() - pauseStart).count();
+                lastReport = Clock::now();
+                if (!m_control.stopRequested()) {
+                    saveStatus("running");
+                    message("resumed");
+                }
+            }
+            if (m_control.stopRequested()) {
+                saveCheckpoint();
+                finished = finish(RunOutcome::Stopped, "stopped at epoch " + std::to_string(epoch) + ", step "
+                                      + std::to_string(m_position.step) + "; resume to continue");
+                return false;
+            }
+            if (limitSeconds > 0.0 && sessionSeconds() >= limitSeconds) {
+                saveCheckpoint();
+                finished = finish(RunOutcome::TimeLimit, "time limit of " + exact(m_config.maxMinutes)
+                                      + " minutes reached at step " + std::to_string(m_position.step)
+                                      + "; resume to continue");
+                return false;
+            }
+        }
+        auto batch = m_trainLoader->next();
+        if (!batch)
+            break;
+        const auto seed = batchSeed(m_config.seed, epoch, batchIndex);
+        torch::manual_seed(seed);
+        std::mt19937_64 mixing(seed);
+        auto images = batch->images.to(m_device, /*non_blocking=*/true);
+        const auto labels = batch->labels.to(m_device, /*non_blocking=*/true);
+        const auto targets = mixBatch(images, labels, classes, m_config.mixup, m_config.cutmix, 0.5,
+                                      m_config.labelSmoothing, mixing);
+        torch::Tensor teacherLogits;
+        if (m_teacher) {
+            c10::InferenceMode inference;
+            compat::AutocastGuard autocast(m_device.type(), at::kBFloat16, m_bfloat16);
+            auto teacherImages = images;
+            const auto teacherSize = m_teacher->imageSize();
+            if (teacherSize[0] != images.size(2) || teacherSize[1] != images.size(3))
+                teacherImages = torch::nn::functional::interpolate(
+                    images, torch::nn::functional::InterpolateFuncOptions()
+                                .size(std::vector<std::int64_t>{teacherSize[0], teacherSize[1]})
+                                .mode(torch::kBilinear)
+                                .align_corners(false));
+            teacherLogits = m_teacher->forward(teacherImages).to(torch::kFloat32).clone();
+        }
+        const auto outcome = m_optimization->accumulate(images, targets, labels, teacherLogits);
+        if (!outcome.finite) {
+            m_optimization->discardGradients();
+            finished = finish(RunOutcome::Diverged,
+                              "the training loss became " + exact(outcome.loss) + " at epoch " + std::to_string(epoch)
+                                  + ", step " + std::to_string(m_position.step)
+                                  + "; the run stopped and its last checkpoint is kept. Try a lower learning rate.");
+            return false;
+        }
+        m_position.epochLossSum += outcome.loss;
+        m_position.epochCorrect += outcome.correct;
+        m_position.epochSeen += static_cast<std::int64_t>(batch->samples.size());
+        ++m_position.epochBatches;
+        reportLossSum += outcome.loss;
+        ++reportBatches;
+        reportImages += static_cast<std::int64_t>(batch->samples.size());
+        if ((batchIndex + 1) % static_cast<std::size_t>(m_config.accumulation) != 0)
+            continue;
+
+        const double learningRate = m_schedule.at(m_position.step);
+        m_optimization->step(learningRate);
+        ++m_position.step;
+        m_position.batch = batchIndex + 1;
+        if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed) {
+            const double sinceReport = std::chrono::duration<double>(Clock::now() - lastReport).count();
+            lastReport = Clock::now();
+            StepReport report;
+            report.epoch = epoch;
+            report.step = m_position.step;
+            report.totalSteps = m_schedule.totalSteps;
+            report.loss = reportLossSum / static_cast<double>(std::max<std::int64_t>(1, reportBatches));
+            report.learningRate = learningRate;
+            report.imagesPerSecond = sinceReport > 0.0 ? static_cast<double>(reportImages) / sinceReport : 0.0;
+            report.elapsedSeconds = m_startTrainSeconds + sessionSeconds();
+            const auto stepsThisSession = m_position.step - m_startStep;
+            if (stepsThisSession > 0) {
+                const double perStep = (sessionSeconds() - m_sessionEvaluationSeconds) / static_cast<double>(stepsThisSession);
+                const auto remainingSteps = m_schedule.totalSteps - m_position.step;
+                const auto remainingEpochs = m_config.epochs - epoch + 1;
+                report.etaSeconds = perStep * static_cast<double>(remainingSteps)
+                    + m_lastEvaluationSeconds * static_cast<double>(remainingEpochs);
+            }
+            m_metrics.push_back({"step", epoch, m_position.step, report.elapsedSeconds, learningRate, report.loss,
+                                 report.imagesPerSecond, kNaN, kNaN, kNaN, kNaN});
+            reportLossSum = 0.0;
+            reportBatches = reportImages = 0;
+            if (m_callbacks.onStep)
+                m_callbacks.onStep(report);
+        }
+    }
+    return true;
+}
+
+void Run::endEpoch()
+{
+    const int epoch = m_position.epoch;
+    const auto evaluationStart = Clock::now();
+    EvaluateOptions options;
+    options.batchSize = std::max<std::int64_t>(m_config.batchSize, 64);
+    options.bfloat16 = m_bfloat16;
+    options.device = m_device;
+    options.workers = m_config.workers;
+    const auto& samples = m_data->validationSamples().empty() ? m_data->trainSamples() : m_data->validationSamples();
+    auto model = m_optimization->evaluationModel();
+    auto evaluation = evaluateModel(*model, *m_data, samples, evaluationView(m_spec), options);
+    m_lastEvaluationSeconds = std::chrono::duration<double>(Clock::now() - evaluationStart).count();
+    m_sessionEvaluationSeconds += m_lastEvaluationSeconds;
+
+    EpochReport report;
+    report.epoch = epoch;
+    report.step = m_position.step;
+    report.trainLoss = m_position.epochLossSum / static_cast<double>(std::max<std::int64_t>(1, m_position.epochBatches));
+    report.trainAccuracy = static_cast<double>(m_position.epochCorrect)
+        / static_cast<double>(std::max<std::int64_t>(1, m_position.epochSeen));
+    report.validationLoss = evaluation.loss;
+    report.validationTop1 = evaluation.top1;
+    report.validationTop5 = evaluation.top5;
+    report.learningRate = m_schedule.at(std::max<std::int64_t>(0, m_position.step - 1));
+    report.elapsedSeconds = m_startTrainSeconds + sessionSeconds();
+    report.best = evaluation.top1 > m_position.bestTop1;
+    m_metrics.push_back({"epoch", epoch, m_position.step, report.elapsedSeconds, report.learningRate, report.trainLoss,
+                         kNaN, report.trainAccuracy, report.validationLoss, report.validationTop1,
+                         report.validationTop5});
+
+    m_position.epoch = epoch + 1;
+    m_position.batch = 0;
+    m_position.epochLossSum = 0.0;
+    m_position.epochCorrect = m_position.epochSeen = m_position.epochBatches = 0;
+    if (report.best)
+        m_position.bestTop1 = evaluation.top1;
+    saveCheckpoint();
+    if (report.best) {
+        saveModelWeights(m_folder.bestWeightsPath());
+        m_folder.writeEvaluation(evaluation);
+    }
+    saveStatus("running");
+    if (m_callbacks.onEpoch)
+        m_callbacks.onEpoch(report);
+    if (m_callbacks.onEvaluation)
+        m_callbacks.onEvaluation(evaluation);
+}
+
+RunFinished Run::train()
+{
+    m_startStep = m_position.step;
+    m_sessionStart = Clock::now();
+    reportStart();
+    RunFinished finished;
+    while (m_position.epoch <= m_config.epochs) {
+        if (!trainEpoch(finished))
+            return finished;
+        endEpoch();
+    }
+    char best[32];
+    std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));
+    return finish(RunOutcome::Finished,
+                  "finished " + std::to_string(m_config.epochs) + " epochs; best validation top-1 " + best);
+}
+
+/// Runs `body`, recording any error in the run's status before passing it on.
+template <typename Body>
+RunFinished recordingFailures(const RunFolder& folder, Body&& body)
+{
+    try {
+        return body();
+    } catch (const std::exception& error) {
+        try {
+            RunStatus status = folder.readStatus();
+            status.state = "failed";
+            status.message = error.what();
+            folder.writeStatus(status);
+        } catch (const std::exception&) {
+            // The original error matters more than a status that could not be written.
+        }
+        throw;
+    }
+}
+
+} // namespace
+
+RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks, TrainControl& control)
+{
+    config.validate();
+    // Checked before a run folder is made: an unknown model or device leaves nothing behind.
+    resolveModelSpec(config.model);
+    resolveDevice(config.device);
+    resolveDatasetLocation(config.data);
+    parseFreezeSpec(config.freeze);
+    const auto runsDirectory = config.runsDirectory.empty() ? defaultRunsDirectory()
+                                                            : std::filesystem::path(config.runsDirectory);
+    auto folder = RunFolder::create(runsDirectory, config.runName, config.model);
+    TrainConfig stored = config;
+    stored.runName = folder.name();
+    stored.runsDirectory = runsDirectory.string();
+    return recordingFailures(folder, [&] {
+        Run run(stored, folder, callbacks, control);
+        run.prepareNew();
+        return run.train();
+    });
+}
+
+RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCallbacks& callbacks,
+                      TrainControl& control, const ResumeOptions& options)
+{
+    auto folder = RunFolder::open(runDirectory);
+    std::error_code error;
+    if (!std::filesystem::exists(folder.resumeStatePath(), error))
+        throw IoError("the run " + folder.name() + " has no checkpoint to resume from (it stopped before its first)");
+    auto config = TrainConfig::fromJson(folder.readConfig().value("train", nlohmann::json::object()));
+    if (options.maxMinutes)
+        config.maxMinutes = *options.maxMinutes;
+    config.validate();
+    return recordingFailures(folder, [&] {
+        Run run(config, folder, callbacks, control);
+        run.prepareResumed();
+        return run.train();
+    });
+}
+
+} // namespace vitlab

@@ -1,0 +1,359 @@
+// The trainer end to end on a tiny generated folder: a tiny model overfits it; a stopped run
+// resumes into the same history; stop and pause act within one batch; a non-finite loss stops
+// the run and keeps the last checkpoint; the saved run predicts what its evaluation said.
+#include "core/errors.h"
+#include "core/io/safetensors.h"
+#include "core/models/weights.h"
+#include "core/models/registry.h"
+#include "core/train/predictor.h"
+#include "core/train/run_folder.h"
+#include "core/train/run_model.h"
+#include "core/train/trainer.h"
+#include "synthetic_images.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+using namespace vitlab;
+
+namespace {
+
+const char* const kTinyVit =
+    R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
+
+std::string readBytes(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Recorder {
+    std::vector<StepReport> steps;
+    std::vector<EpochReport> epochs;
+    std::vector<std::string> messages;
+    RunStarted started;
+    TrainCallbacks callbacks()
+    {
+        TrainCallbacks c;
+        c.onStart = [this](const RunStarted& s) { started = s; };
+        c.onStep = [this](const StepReport& s) {
+            steps.push_back(s);
+            if (onStep)
+                onStep(s);
+        };
+        c.onEpoch = [this](const EpochReport& e) { epochs.push_back(e); };
+        c.onMessage = [this](const std::string& m) { messages.push_back(m); };
+        return c;
+    }
+    std::function<void(const StepReport&)> onStep;
+};
+
+} // namespace
+
+class TestTrainer : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::filesystem::path m_data;
+    std::filesystem::path m_runs;
+    std::filesystem::path m_modelConfig;
+
+    /// Three classes of 12 images, 16 px, in train/ and val/; fp32 on one data worker so runs are
+    /// reproducible; no augmentation that would move the pattern.
+    TrainConfig baseConfig(int epochs, const std::string& name) const
+    {
+        TrainConfig config;
+        config.data = m_data.string();
+        config.model = m_modelConfig.string();
+        config.epochs = epochs;
+        config.batchSize = 8;
+        config.learningRate = 3e-3;
+        config.minLearningRate = 1e-4;
+        config.warmupEpochs = 0.5;
+        config.dropPath = 0.0;
+        config.labelSmoothing = 0.0;
+        config.cropScaleMin = 1.0;
+        config.horizontalFlip = false;
+        config.precision = Precision::Float32;
+        config.device = "cpu";
+        config.workers = 1;
+        config.logEvery = 1;
+        config.runsDirectory = m_runs.string();
+        config.runName = name;
+        return config;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_data = std::filesystem::path(m_dir.path().toStdString()) / "patterns";
+        m_runs = std::filesystem::path(m_dir.path().toStdString()) / "runs";
+        m_modelConfig = std::filesystem::path(m_dir.path().toStdString()) / "tiny_vit.json";
+        QVERIFY(test::writePatternFolder(m_data, 3, 12, 16, /*splits=*/true));
+        std::ofstream(m_modelConfig) << kTinyVit;
+    }
+
+    void tinyModelOverfitsTinyData()
+    {
+        Recorder recorder;
+        TrainControl control;
+        const auto finished = trainRun(baseConfig(20, "overfit"), recorder.callbacks(), control);
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        QCOMPARE(finished.epochsDone, 20);
+        QCOMPARE(recorder.started.trainImages, std::int64_t(36));
+        QCOMPARE(recorder.started.stepsPerEpoch, std::int64_t(4));
+        QCOMPARE(recorder.epochs.size(), std::size_t(20));
+        QVERIFY(recorder.steps.back().loss < 0.25 * recorder.steps.front().loss);
+        QCOMPARE(recorder.epochs.back().trainAccuracy, 1.0);
+        QCOMPARE(recorder.epochs.back().validationTop1, 1.0);
+        QCOMPARE(finished.bestTop1, 1.0);
+
+        const auto folder = RunFolder::open(m_runs / "overfit");
+        QCOMPARE(folder.readStatus().state, std::string("finished"));
+        QCOMPARE(folder.readClasses(), (std::vector<std::string>{"class_0", "class_1", "class_2"}));
+        const auto metrics = folder.readMetrics();
+        QCOMPARE(std::count_if(metrics.begin(), metrics.end(), [](const MetricsRow& r) { return r.kind == "epoch"; }), 20L);
+        QCOMPARE(metrics.back().validationTop1, 1.0);
+        const auto evaluation = folder.readEvaluation();
+        QVERIFY(evaluation.has_value());
+        QCOMPARE(evaluation->count, std::int64_t(36));
+        QCOMPARE(evaluation->cell(2, 2), std::int64_t(12));
+        // The saved weights are timm's keys only, loadable into a fresh model.
+        const auto header = safetensors::readHeader(folder.bestWeightsPath());
+        QVERIFY(header.count("blocks.1.mlp.fc2.weight"));
+        QVERIFY(header.count("head.weight"));
+        for (const auto& [key, info] : header)
+            QVERIFY2(key.rfind("adamw.", 0) != 0 && key.rfind("model.", 0) != 0, key.c_str());
+    }
+
+    void savedRunPredictsWhatItsEvaluationSaid()
+    {
+        const auto folder = RunFolder::open(m_runs / "overfit");
+        const auto evaluation = folder.readEvaluation();
+        QVERIFY(evaluation.has_value());
+        std::vector<std::string> sources;
+        for (const auto& sample : evaluation->samples)
+            sources.push_back(sample.source);
+        Predictor predictor(folder.directory(), "cpu");
+        QCOMPARE(predictor.classNames(), folder.readClasses());
+        const auto predictions = predictor.predict(sources, 2);
+        QCOMPARE(predictions.size(), sources.size());
+        for (std::size_t i = 0; i < predictions.size(); ++i) {
+            QVERIFY2(predictions[i].error.empty(), predictions[i].error.c_str());
+            QCOMPARE(predictions[i].top.size(), std::size_t(2));
+            QCOMPARE(predictions[i].top[0].index, evaluation->samples[i].predicted);
+            QVERIFY(std::abs(predictions[i].top[0].probability - evaluation->samples[i].confidence) < 1e-4);
+        }
+        const auto missing = predictor.predict({(m_data / "nope.png").string()});
+        QVERIFY(!missing[0].error.empty());
+        QVERIFY(missing[0].top.empty());
+    }
+
+    void stoppedRunResumesIntoTheSameHistory()
+    {
+        TrainControl straightControl;
+        Recorder straight;
+        trainRun(baseConfig(3, "straight"), straight.callbacks(), straightControl);
+
+        Recorder first;
+        TrainControl control;
+        first.onStep = [&control](const StepReport& step) {
+            if (step.step == 5) // in the middle of epoch 2
+                control.requestStop();
+        };
+        const auto stopped = trainRun(baseConfig(3, "interrupted"), first.callbacks(), control);
+        QCOMPARE(stopped.outcome, RunOutcome::Stopped);
+        QCOMPARE(stopped.stepsDone, std::int64_t(5));
+        QCOMPARE(RunFolder::open(m_runs / "interrupted").readStatus().state, std::string("stopped"));
+
+        Recorder second;
+        TrainControl again;
+        const auto resumed = resumeRun(m_runs / "interrupted", second.callbacks(), again);
+        QCOMPARE(resumed.outcome, RunOutcome::Finished);
+        QCOMPARE(second.started.firstStep, std::int64_t(5));
+        QCOMPARE(second.steps.front().step, std::int64_t(6));
+
+        const auto expected = RunFolder::open(m_runs / "straight").readMetrics();
+        const auto actual = RunFolder::open(m_runs / "interrupted").readMetrics();
+        QCOMPARE(actual.size(), expected.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            QCOMPARE(actual[i].kind, expected[i].kind);
+            QCOMPARE(actual[i].step, expected[i].step);
+            QVERIFY2(std::abs(actual[i].loss - expected[i].loss) <= 1e-5 * std::max(1.0, std::abs(expected[i].loss)),
+                     qPrintable(QStringLiteral("row %1: %2 vs %3").arg(i).arg(actual[i].loss).arg(expected[i].loss)));
+            if (expected[i].kind == "epoch") {
+                QCOMPARE(actual[i].validationTop1, expected[i].validationTop1);
+                QVERIFY(std::abs(actual[i].trainAccuracy - expected[i].trainAccuracy) < 1e-9);
+            }
+        }
+        const auto a = safetensors::load(m_runs / "straight" / "last.safetensors").tensors;
+        const auto b = safetensors::load(m_runs / "interrupted" / "last.safetensors").tensors;
+        for (const auto& [key, tensor] : a)
+            QVERIFY2((tensor - b.at(key)).abs().max().item<double>() < 1e-5, key.c_str());
+    }
+
+    void pauseHoldsTheRunWithinOneBatch()
+    {
+        Recorder recorder;
+        TrainControl control;
+        std::atomic<std::size_t> stepsWhenResumed{0};
+        std::thread resumer;
+        recorder.onStep = [&](const StepReport& step) {
+            if (step.step != 2)
+                return;
+            control.pause();
+            resumer = std::thread([&] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(400));
+                stepsWhenResumed = recorder.steps.size();
+                QCOMPARE(RunFolder::open(m_runs / "paused").readStatus().state, std::string("paused"));
+                control.resume();
+            });
+        };
+        const auto finished = trainRun(baseConfig(1, "paused"), recorder.callbacks(), control);
+        resumer.join();
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        QCOMPARE(stepsWhenResumed.load(), std::size_t(2));
+        QCOMPARE(recorder.steps.size(), std::size_t(4));
+    }
+
+    void stopWhilePausedEndsTheRun()
+    {
+        Recorder recorder;
+        TrainControl control;
+        std::thread stopper;
+        recorder.onStep = [&](const StepReport& step) {
+            if (step.step != 1)
+                return;
+            control.pause();
+            stopper = std::thread([&] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                control.requestStop();
+            });
+        };
+        const auto finished = trainRun(baseConfig(2, "paused-then-stopped"), recorder.callbacks(), control);
+        stopper.join();
+        QCOMPARE(finished.outcome, RunOutcome::Stopped);
+        QCOMPARE(finished.stepsDone, std::int64_t(1));
+        // The checkpoint of a stopped run loads.
+        const auto run = loadRun(m_runs / "paused-then-stopped", torch::kCPU, "last");
+        QCOMPARE(run.model->numClasses(), std::int64_t(3));
+    }
+
+    void nonFiniteLossStopsTheRunAndKeepsTheCheckpoint()
+    {
+        Recorder recorder;
+        TrainControl control;
+        recorder.onStep = [&control](const StepReport& step) {
+            if (step.step == 2)
+                control.requestStop();
+        };
+        trainRun(baseConfig(2, "diverging"), recorder.callbacks(), control);
+        const auto folder = RunFolder::open(m_runs / "diverging");
+        const auto lastBefore = readBytes(folder.lastWeightsPath());
+        // Poison the resume state: the next forward pass gives NaN logits.
+        auto state = safetensors::load(folder.resumeStatePath());
+        state.tensors["model.head.bias"] = torch::full_like(state.tensors["model.head.bias"], std::nan(""));
+        safetensors::save(folder.resumeStatePath(), state.tensors, state.metadata);
+
+        Recorder resumed;
+        TrainControl again;
+        const auto finished = resumeRun(folder.directory(), resumed.callbacks(), again);
+        QCOMPARE(finished.outcome, RunOutcome::Diverged);
+        QVERIFY(finished.message.find("loss") != std::string::npos);
+        QCOMPARE(folder.readStatus().state, std::string("diverged"));
+        QCOMPARE(readBytes(folder.lastWeightsPath()), lastBefore);
+        QVERIFY(resumed.steps.empty());
+    }
+
+    void startsFromWeightsWithAFreshHeadAndFrozenBody()
+    {
+        // Weights of the same architecture for 5 classes: the 3-class run gets a fresh head.
+        auto spec = specFromConfig(nlohmann::json::parse(kTinyVit));
+        spec = withNumClasses(spec, 5);
+        const auto pretrained = createModel(spec);
+        const auto weights = std::filesystem::path(m_dir.path().toStdString()) / "pretrained.safetensors";
+        saveWeights(*pretrained, weights);
+
+        auto config = baseConfig(1, "finetune");
+        config.weights = weights.string();
+        config.freeze = "head";
+        Recorder recorder;
+        TrainControl control;
+        const auto finished = trainRun(config, recorder.callbacks(), control);
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        // "head" keeps the classifier and the final norm trainable.
+        QCOMPARE(recorder.started.trainableParameters, std::int64_t(32 * 3 + 3 + 2 * 32));
+        QVERIFY(std::any_of(recorder.messages.begin(), recorder.messages.end(),
+                            [](const std::string& m) { return m.find("loaded") != std::string::npos; }));
+        // Only the head moved.
+        const auto trained = safetensors::load(m_runs / "finetune" / "last.safetensors").tensors;
+        const auto original = stateDictOf(*pretrained);
+        QVERIFY(torch::equal(trained.at("blocks.0.attn.qkv.weight"), original.at("blocks.0.attn.qkv.weight")));
+        QCOMPARE(trained.at("head.weight").size(0), std::int64_t(3));
+    }
+
+    void distillationFromATeacherRun()
+    {
+        const auto student = std::filesystem::path(m_dir.path().toStdString()) / "tiny_deit.json";
+        std::ofstream(student)
+            << R"({"family": "deit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2})";
+        auto config = baseConfig(2, "distilled");
+        config.model = student.string();
+        config.teacherRun = (m_runs / "overfit").string();
+        Recorder recorder;
+        TrainControl control;
+        const auto finished = trainRun(config, recorder.callbacks(), control);
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        QVERIFY(std::isfinite(recorder.steps.back().loss));
+
+        // A student without a distillation head cannot learn from a teacher.
+        auto plain = baseConfig(1, "not-distillable");
+        plain.teacherRun = (m_runs / "overfit").string();
+        TrainControl other;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, trainRun(plain, {}, other));
+        QCOMPARE(RunFolder::open(m_runs / "not-distillable").readStatus().state, std::string("failed"));
+    }
+
+    void emaAndClassWeightsTrain()
+    {
+        auto config = baseConfig(2, "ema");
+        config.emaDecay = 0.9;
+        config.classWeights = true;
+        config.mixup = 0.2;
+        config.cutmix = 1.0;
+        config.labelSmoothing = 0.1;
+        Recorder recorder;
+        TrainControl control;
+        const auto finished = trainRun(config, recorder.callbacks(), control);
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        // The saved weights are the average: they differ from the raw model in the resume state.
+        const auto saved = safetensors::load(m_runs / "ema" / "last.safetensors").tensors;
+        const auto state = safetensors::load(m_runs / "ema" / "resume.safetensors").tensors;
+        QVERIFY(torch::equal(saved.at("head.weight"), state.at("ema.head.weight")));
+        QVERIFY(!torch::equal(saved.at("head.weight"), state.at("model.head.weight")));
+    }
+
+    void badRequestsLeaveNoRunFolder()
+    {
+        auto config = baseConfig(1, "never");
+        config.model = "vit_no_such_model";
+        TrainControl control;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, trainRun(config, {}, control));
+        config = baseConfig(1, "never");
+        config.data = (m_data / "missing").string();
+        QVERIFY_THROWS_EXCEPTION(IoError, trainRun(config, {}, control));
+        QVERIFY(!std::filesystem::exists(m_runs / "never"));
+        QVERIFY_THROWS_EXCEPTION(IoError, resumeRun(m_runs / "nowhere", {}, control));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestTrainer)
+#include "tst_trainer.moc"
