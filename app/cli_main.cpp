@@ -49,6 +49,9 @@ int main(int argc, char** argv)
         vitlab::cli::addModelsCommand(app),
         vitlab::cli::addForwardCommand(app),
         vitlab::cli::addDataCommand(app),
+        vitlab::cli::addTrainCommand(app),
+        vitlab::cli::addEvalCommand(app),
+        vitlab::cli::addPredictCommand(app),
         vitlab::cli::addBenchCommand(app),
     };
 

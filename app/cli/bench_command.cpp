@@ -5,6 +5,9 @@
 #include "core/data/image_cache.h"
 #include "core/data/image_folder.h"
 #include "core/data/loader.h"
+#include "core/models/registry.h"
+#include "core/train/execution.h"
+#include "core/train/optimization.h"
 
 #include <nlohmann/json.hpp>
 
@@ -98,20 +101,88 @@ int runBenchData(const BenchDataOptions& options)
     return 0;
 }
 
+struct BenchTrainOptions {
+    std::string model;
+    std::int64_t imageSize = 0;
+    std::int64_t batch = 32;
+    std::string precision = "auto";
+    int steps = 10;
+    std::string device = "cpu";
+    bool json = false;
+};
+
+/// Forward, backward and an AdamW step on random images: the trainer's own step, without data.
+int runBenchTrain(const BenchTrainOptions& options)
+{
+    auto spec = resolveModelSpec(options.model);
+    if (options.imageSize > 0)
+        spec = withImageSize(spec, options.imageSize, options.imageSize);
+    const auto device = resolveDevice(options.device);
+    const bool bfloat16 = useBfloat16(parsePrecision(options.precision), device);
+    torch::manual_seed(0);
+    auto model = createModel(spec);
+    model->to(device);
+    OptimizationOptions optimizationOptions;
+    optimizationOptions.bfloat16 = bfloat16;
+    optimizationOptions.device = device;
+    optimizationOptions.clipGradNorm = 1.0;
+    Optimization optimization(model, optimizationOptions);
+    const auto classes = std::max<std::int64_t>(model->numClasses(), 1);
+    const auto images = torch::randn({options.batch, spec.input.channels, spec.input.size[0], spec.input.size[1]}).to(device);
+    const auto labels = torch::randint(classes, {options.batch}, torch::kInt64).to(device);
+    const auto targets = torch::one_hot(labels, classes).to(torch::kFloat32);
+    const auto step = [&] {
+        optimization.accumulate(images, targets, labels);
+        optimization.step(1e-4);
+    };
+    for (int i = 0; i < 2; ++i)
+        step();
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < options.steps; ++i)
+        step();
+    const double seconds = secondsSince(start);
+    const double rate = static_cast<double>(options.batch * options.steps) / seconds;
+    if (options.json)
+        std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
+                                    {"batch", options.batch},
+                                    {"precision", bfloat16 ? "bf16" : "fp32"},
+                                    {"steps", options.steps},
+                                    {"ms_per_step", 1e3 * seconds / options.steps},
+                                    {"images_per_s", rate}}
+                         .dump(2)
+                  << "\n";
+    else
+        std::printf("%s, batch %lld, %s: %.1f ms per step, %.1f images/s\n", options.model.c_str(),
+                    static_cast<long long>(options.batch), bfloat16 ? "bf16" : "fp32", 1e3 * seconds / options.steps,
+                    rate);
+    return 0;
+}
+
 } // namespace
 
 Command addBenchCommand(CLI::App& parent)
 {
-    auto options = std::make_shared<BenchDataOptions>();
+    auto dataOptions = std::make_shared<BenchDataOptions>();
+    auto trainOptions = std::make_shared<BenchTrainOptions>();
     auto* bench = parent.add_subcommand("bench", "Measure the engine's speed");
     bench->require_subcommand(1);
     auto* data = bench->add_subcommand("data", "Images per second of the training input pipeline, per epoch");
-    data->add_option("--data", options->data, "An image folder or fashion-mnist")->required();
-    data->add_option("--img-size", options->imageSize, "Training image size")->check(CLI::Range(8, 1024));
-    data->add_option("--batch", options->batch, "Batch size")->check(CLI::Range(1, 4096));
-    data->add_option("--epochs", options->epochs, "Epochs to time")->check(CLI::Range(1, 100));
-    data->add_flag("--json", options->json, "Print one JSON object");
-    return {bench, [options](const RuntimeInfo&) { return runBenchData(*options); }};
+    data->add_option("--data", dataOptions->data, "An image folder or fashion-mnist")->required();
+    data->add_option("--img-size", dataOptions->imageSize, "Training image size")->check(CLI::Range(8, 1024));
+    data->add_option("--batch", dataOptions->batch, "Batch size")->check(CLI::Range(1, 4096));
+    data->add_option("--epochs", dataOptions->epochs, "Epochs to time")->check(CLI::Range(1, 100));
+    data->add_flag("--json", dataOptions->json, "Print one JSON object");
+    auto* train = bench->add_subcommand("train", "Training steps per second (forward, backward, AdamW) on random images");
+    train->add_option("--model", trainOptions->model, "A registry name or a JSON model config")->required();
+    train->add_option("--img-size", trainOptions->imageSize, "Image size (default: the model's)")->check(CLI::Range(8, 1024));
+    train->add_option("--batch", trainOptions->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+    train->add_option("--precision", trainOptions->precision, "auto, fp32 or bf16")->capture_default_str();
+    train->add_option("--steps", trainOptions->steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
+    train->add_option("--device", trainOptions->device, "cpu, cuda or cuda:N")->capture_default_str();
+    train->add_flag("--json", trainOptions->json, "Print one JSON object");
+    return {bench, [dataOptions, trainOptions, data](const RuntimeInfo&) {
+                return data->parsed() ? runBenchData(*dataOptions) : runBenchTrain(*trainOptions);
+            }};
 }
 
 } // namespace vitlab::cli

@@ -20,5 +20,8 @@ Command addModelsCommand(CLI::App& parent);
 Command addForwardCommand(CLI::App& parent);
 Command addDataCommand(CLI::App& parent);
 Command addBenchCommand(CLI::App& parent);
+Command addTrainCommand(CLI::App& parent);
+Command addEvalCommand(CLI::App& parent);
+Command addPredictCommand(CLI::App& parent);
 
 } // namespace vitlab::cli

@@ -1,0 +1,225 @@
+#include "app/cli/commands.h"
+
+#include "core/errors.h"
+#include "core/train/trainer.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+namespace vitlab::cli {
+
+namespace {
+
+struct TrainOptions {
+    TrainConfig config;
+    std::string precision = "auto";
+    std::string resume;
+    std::string out;
+    bool quiet = false;
+};
+
+std::string clockText(double seconds)
+{
+    if (!(seconds >= 0.0))
+        return "--:--";
+    const auto total = static_cast<long long>(std::llround(seconds));
+    char text[32];
+    if (total >= 3600)
+        std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", total / 3600, (total / 60) % 60, total % 60);
+    else
+        std::snprintf(text, sizeof text, "%02lld:%02lld", total / 60, total % 60);
+    return text;
+}
+
+/// Ctrl-C (or SIGTERM) asks the run to stop at the next batch and save a checkpoint; a second
+/// one ends the program at once. The signals are taken by a thread of their own, since the
+/// stop request locks a mutex, which a signal handler may not.
+class InterruptWatcher {
+public:
+    explicit InterruptWatcher(TrainControl& control)
+    {
+        sigemptyset(&m_signals);
+        sigaddset(&m_signals, SIGINT);
+        sigaddset(&m_signals, SIGTERM);
+        // Threads started from here on (LibTorch's, the data workers) inherit the blocked mask.
+        pthread_sigmask(SIG_BLOCK, &m_signals, nullptr);
+        m_thread = std::thread([this, &control] {
+            int received = 0;
+            if (sigwait(&m_signals, &received) != 0 || m_done)
+                return;
+            std::fprintf(stderr, "\nstopping after this batch (press Ctrl-C again to quit at once)\n");
+            control.requestStop();
+            if (sigwait(&m_signals, &received) == 0 && !m_done)
+                _exit(130);
+        });
+    }
+    ~InterruptWatcher()
+    {
+        m_done = true;
+        pthread_kill(m_thread.native_handle(), SIGTERM);
+        m_thread.join();
+        pthread_sigmask(SIG_UNBLOCK, &m_signals, nullptr);
+    }
+
+private:
+    sigset_t m_signals{};
+    std::atomic<bool> m_done{false};
+    std::thread m_thread;
+};
+
+TrainCallbacks terminalCallbacks(bool quiet)
+{
+    const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+    TrainCallbacks callbacks;
+    callbacks.onPreparing = [terminal, quiet, last = std::string()](const std::string& stage, std::size_t done,
+                                                                      std::size_t total) mutable {
+        if (quiet || !terminal || total == 0)
+            return;
+        if (stage != last || done == total || done % 1000 == 0) {
+            std::printf("\r%s: %zu/%zu", stage.c_str(), done, total);
+            if (done == total)
+                std::printf("\n");
+            std::fflush(stdout);
+            last = stage;
+        }
+    };
+    callbacks.onStart = [quiet](const RunStarted& run) {
+        if (quiet)
+            return;
+        std::printf("run %s\n", run.runDirectory.c_str());
+        std::printf("%s on %s (%s), %lld parameters (%lld trainable); %lld training and %lld validation images, "
+                    "%zu classes; %d epochs of %lld steps\n",
+                    run.modelName.c_str(), run.device.c_str(), run.precision.c_str(),
+                    static_cast<long long>(run.parameters), static_cast<long long>(run.trainableParameters),
+                    static_cast<long long>(run.trainImages), static_cast<long long>(run.validationImages),
+                    run.classNames.size(), run.epochs, static_cast<long long>(run.stepsPerEpoch));
+        std::fflush(stdout);
+    };
+    callbacks.onStep = [terminal, quiet](const StepReport& step) {
+        if (quiet)
+            return;
+        const double share = static_cast<double>(step.step) / static_cast<double>(std::max<std::int64_t>(1, step.totalSteps));
+        if (terminal) {
+            constexpr int kWidth = 24;
+            const int filled = static_cast<int>(share * kWidth);
+            std::string bar(static_cast<std::size_t>(filled), '=');
+            bar.resize(kWidth, ' ');
+            std::printf("\repoch %d [%s] step %lld/%lld  loss %.4f  lr %.2e  %.0f img/s  ETA %s   ", step.epoch,
+                        bar.c_str(), static_cast<long long>(step.step), static_cast<long long>(step.totalSteps),
+                        step.loss, step.learningRate, step.imagesPerSecond, clockText(step.etaSeconds).c_str());
+        } else {
+            std::printf("epoch %d step %lld/%lld loss %.4f lr %.3e images/s %.0f eta %s\n", step.epoch,
+                        static_cast<long long>(step.step), static_cast<long long>(step.totalSteps), step.loss,
+                        step.learningRate, step.imagesPerSecond, clockText(step.etaSeconds).c_str());
+        }
+        std::fflush(stdout);
+    };
+    callbacks.onEpoch = [terminal, quiet](const EpochReport& epoch) {
+        if (quiet)
+            return;
+        std::printf("%sepoch %d: train loss %.4f acc %.2f%% | validation loss %.4f top-1 %.2f%% top-5 %.2f%% | %s%s\n",
+                    terminal ? "\r\033[K" : "", epoch.epoch, epoch.trainLoss, 100.0 * epoch.trainAccuracy,
+                    epoch.validationLoss, 100.0 * epoch.validationTop1, 100.0 * epoch.validationTop5,
+                    clockText(epoch.elapsedSeconds).c_str(), epoch.best ? " (best)" : "");
+        std::fflush(stdout);
+    };
+    callbacks.onMessage = [terminal, quiet](const std::string& text) {
+        if (!quiet)
+            std::printf("%s%s\n", terminal ? "\r\033[K" : "", text.c_str());
+    };
+    return callbacks;
+}
+
+int exitCodeFor(RunOutcome outcome)
+{
+    switch (outcome) {
+    case RunOutcome::Finished:
+    case RunOutcome::TimeLimit:
+        return 0;
+    case RunOutcome::Stopped:
+        return 130;
+    case RunOutcome::Diverged:
+    case RunOutcome::Failed:
+        break;
+    }
+    return 1;
+}
+
+int runTrain(TrainOptions& options, CLI::App& app)
+{
+    TrainControl control;
+    const auto callbacks = terminalCallbacks(options.quiet);
+    InterruptWatcher interrupts(control);
+    RunFinished finished;
+    if (!options.resume.empty()) {
+        ResumeOptions resume;
+        if (app.count("--max-minutes") > 0)
+            resume.maxMinutes = options.config.maxMinutes;
+        finished = resumeRun(options.resume, callbacks, control, resume);
+    } else {
+        options.config.precision = parsePrecision(options.precision);
+        if (!options.out.empty())
+            options.config.runsDirectory = options.out;
+        finished = trainRun(options.config, callbacks, control);
+    }
+    if (finished.outcome == RunOutcome::Diverged)
+        std::cerr << "error: " << finished.message << "\n";
+    return exitCodeFor(finished.outcome);
+}
+
+} // namespace
+
+Command addTrainCommand(CLI::App& parent)
+{
+    auto options = std::make_shared<TrainOptions>();
+    auto& c = options->config;
+    auto* app = parent.add_subcommand("train", "Train a model; every run is saved in its own run folder");
+    app->add_option("--data", c.data, "An image folder (one sub-folder per class), an IDX folder or fashion-mnist");
+    app->add_option("--model", c.model, "A registry name (vitlab-cli models) or a JSON model config")
+        ->capture_default_str();
+    app->add_option("--img-size", c.imageSize, "Training image size (default: the model's)")->check(CLI::Range(8, 1024));
+    app->add_option("--epochs", c.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 100000));
+    app->add_option("--batch", c.batchSize, "Batch size")->capture_default_str()->check(CLI::Range(1, 65536));
+    app->add_option("--accumulate", c.accumulation, "Batches whose gradients are summed per optimiser step")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    app->add_option("--lr", c.learningRate, "Peak learning rate (AdamW)")->capture_default_str();
+    app->add_option("--min-lr", c.minLearningRate, "Learning rate at the end of the cosine schedule")->capture_default_str();
+    app->add_option("--warmup-epochs", c.warmupEpochs, "Linear warm-up length")->capture_default_str();
+    app->add_option("--weight-decay", c.weightDecay, "AdamW weight decay")->capture_default_str();
+    app->add_option("--label-smoothing", c.labelSmoothing, "Label smoothing")->capture_default_str();
+    app->add_option("--clip-grad", c.clipGradNorm, "Largest gradient norm (0: no clipping)")->capture_default_str();
+    app->add_option("--drop-path", c.dropPath, "Stochastic depth rate")->capture_default_str();
+    app->add_option("--ema", c.emaDecay, "Moving average of the weights, e.g. 0.999 (0: off)")->capture_default_str();
+    app->add_option("--mixup", c.mixup, "Mixup alpha (0: off)")->capture_default_str();
+    app->add_option("--cutmix", c.cutmix, "CutMix alpha (0: off)")->capture_default_str();
+    app->add_option("--randaugment", c.randAugmentOps, "RandAugment operations per image (0: off)")->capture_default_str();
+    app->add_option("--crop-scale", c.cropScaleMin, "Smallest area share of random crops (0: automatic)");
+    app->add_flag("--class-weights", c.classWeights, "Weigh classes by inverse frequency");
+    app->add_option("--teacher", c.teacherRun, "Run folder of a teacher for DeiT hard distillation");
+    app->add_option("--val-split", c.validationFraction, "Share of each class held out when the folder has no split")
+        ->capture_default_str();
+    app->add_option("--precision", options->precision, "auto, fp32 or bf16")->capture_default_str();
+    app->add_option("--device", c.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+    app->add_option("--weights", c.weights, "timm weights (.safetensors) to start from");
+    app->add_option("--freeze", c.freeze, "With --weights: head (train the head only), or N (freeze N blocks)")
+        ->capture_default_str();
+    app->add_option("--out", options->out, "Folder that receives the run folder (default: the shared runs folder)");
+    app->add_option("--name", c.runName, "Name of the run folder (default: time and model)");
+    app->add_option("--resume", options->resume, "Continue the run in this folder from its last checkpoint");
+    app->add_option("--max-minutes", c.maxMinutes, "Stop (resumably) after this many minutes")->check(CLI::Range(0.0, 1e7));
+    app->add_option("--seed", c.seed, "Seed of shuffling, augmentation and initialisation")->capture_default_str();
+    app->add_option("--workers", c.workers, "Data worker threads (0: every core)")->capture_default_str();
+    app->add_option("--log-every", c.logEvery, "A metrics row every N steps")->capture_default_str();
+    app->add_flag("--quiet", options->quiet, "Print nothing but errors");
+    return {app, [options, app](const RuntimeInfo&) { return runTrain(*options, *app); }};
+}
+
+} // namespace vitlab::cli
