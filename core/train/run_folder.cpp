@@ -264,6 +264,15 @@ RunStatus RunFolder::readStatus() const
     return status;
 }
 
+void RunFolder::removeStaleTemporaryFiles() const
+{
+    std::error_code error;
+    for (fs::directory_iterator it(m_directory, error), end; !error && it != end; it.increment(error)) {
+        if (it->path().filename().string().find(".tmp-") != std::string::npos)
+            fs::remove(it->path(), error);
+    }
+}
+
 void RunFolder::writeEvaluation(const EvaluationResult& result) const
 {
     writeFileAtomically(evaluationPath(), result.toJson().dump() + "\n");

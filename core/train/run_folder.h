@@ -82,6 +82,8 @@ public:
     void writeStatus(const RunStatus& status) const;
     /// The status; "interrupted" for a run left "running" by a process that is gone.
     RunStatus readStatus() const;
+    /// Deletes temporary files that writes killed half-way left behind.
+    void removeStaleTemporaryFiles() const;
     void writeEvaluation(const EvaluationResult& result) const;
     std::optional<EvaluationResult> readEvaluation() const;
 

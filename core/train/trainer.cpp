@@ -622,6 +622,7 @@ RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCall
     std::error_code error;
     if (!std::filesystem::exists(folder.resumeStatePath(), error))
         throw IoError("the run " + folder.name() + " has no checkpoint to resume from (it stopped before its first)");
+    folder.removeStaleTemporaryFiles();
     auto config = TrainConfig::fromJson(folder.readConfig().value("train", nlohmann::json::object()));
     if (options.maxMinutes)
         config.maxMinutes = *options.maxMinutes;

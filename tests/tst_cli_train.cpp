@@ -1,0 +1,176 @@
+// vitlab-cli train, eval and predict end to end, and what a kill -9 at any moment of a run
+// leaves behind: a run folder that loads and resumes.
+#include "core/io/safetensors.h"
+#include "core/train/run_folder.h"
+#include "core/train/run_model.h"
+#include "synthetic_images.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <signal.h>
+
+#include <fstream>
+
+using namespace vitlab;
+
+namespace {
+
+struct CliResult {
+    int exitCode = -1;
+    QString out;
+    QString err;
+};
+
+CliResult runCli(const QStringList& arguments)
+{
+    QProcess process;
+    process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
+    process.waitForFinished(240000);
+    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
+}
+
+} // namespace
+
+class TestCliTrain : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data;
+    QString m_model;
+    QString m_runs;
+
+    QStringList trainArguments(const QString& name, int epochs) const
+    {
+        return {QStringLiteral("train"),       QStringLiteral("--data"),        m_data,
+                QStringLiteral("--model"),     m_model,                         QStringLiteral("--epochs"),
+                QString::number(epochs),       QStringLiteral("--batch"),       QStringLiteral("8"),
+                QStringLiteral("--lr"),        QStringLiteral("3e-3"),          QStringLiteral("--drop-path"),
+                QStringLiteral("0"),           QStringLiteral("--crop-scale"),  QStringLiteral("1"),
+                QStringLiteral("--precision"), QStringLiteral("fp32"),          QStringLiteral("--device"),
+                QStringLiteral("cpu"),         QStringLiteral("--workers"),     QStringLiteral("1"),
+                QStringLiteral("--out"),       m_runs,                          QStringLiteral("--name"),
+                name};
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY2(!qEnvironmentVariable("VITLAB_CLI").isEmpty(), "VITLAB_CLI is not set");
+        m_data = m_dir.filePath(QStringLiteral("patterns"));
+        m_model = m_dir.filePath(QStringLiteral("tiny.json"));
+        m_runs = m_dir.filePath(QStringLiteral("runs"));
+        // No train/val folders: the CLI makes a stratified split.
+        QVERIFY(test::writePatternFolder(m_data.toStdString(), 3, 16, 16));
+        std::ofstream(m_model.toStdString())
+            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
+    }
+
+    void trainEvalPredict()
+    {
+        auto arguments = trainArguments(QStringLiteral("first"), 15);
+        arguments << QStringLiteral("--val-split") << QStringLiteral("0.25") << QStringLiteral("--no-such-option");
+        auto result = runCli(arguments);
+        QCOMPARE(result.exitCode, 2); // an unknown option is a usage error
+        arguments.removeLast();
+        result = runCli(arguments);
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
+        QVERIFY2(result.out.contains(QStringLiteral("epoch 15: train loss")), qPrintable(result.out));
+        QVERIFY(result.out.contains(QStringLiteral("36 training and 12 validation images")));
+        const QString run = m_runs + QStringLiteral("/first");
+
+        result = runCli({QStringLiteral("eval"), QStringLiteral("--run"), run, QStringLiteral("--json"),
+                         QStringLiteral("--samples")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto evaluation = nlohmann::json::parse(result.out.toStdString());
+        QCOMPARE(evaluation["count"].get<int>(), 12);
+        QCOMPARE(evaluation["confusion"].size(), std::size_t(3));
+        QVERIFY(evaluation["top1"].get<double>() >= 0.9);
+        QCOMPARE(evaluation["samples"]["source"].size(), std::size_t(12));
+
+        // Predict the class-1 folder: CSV with a header and a row per image, mostly class_1.
+        result = runCli({QStringLiteral("predict"), QStringLiteral("--run"), run, m_data + QStringLiteral("/class_1"),
+                         QStringLiteral("--topk"), QStringLiteral("2"), QStringLiteral("--csv")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto lines = result.out.trimmed().split(QLatin1Char('\n'));
+        QCOMPARE(lines.size(), 17);
+        QCOMPARE(lines[0], QStringLiteral("path,class_1,probability_1,class_2,probability_2,error"));
+        const auto correct = std::count_if(lines.begin() + 1, lines.end(), [](const QString& line) {
+            return line.section(QLatin1Char(','), 1, 1) == QStringLiteral("class_1");
+        });
+        QVERIFY2(correct >= 14, qPrintable(result.out));
+
+        // An unreadable file gets its error; the others are still classified.
+        const QString bogus = m_dir.filePath(QStringLiteral("bogus.png"));
+        std::ofstream(bogus.toStdString()) << "not a png";
+        result = runCli({QStringLiteral("predict"), QStringLiteral("--run"), run, bogus,
+                         m_data + QStringLiteral("/class_0/0.png"), QStringLiteral("--json")});
+        QCOMPARE(result.exitCode, 0);
+        const auto predictions = nlohmann::json::parse(result.out.toStdString());
+        QVERIFY(predictions[0].contains("error"));
+        QCOMPARE(predictions[1]["top"].size(), std::size_t(3));
+        QVERIFY(result.err.contains(QStringLiteral("1 of 2 images could not be read")));
+    }
+
+    void badRequestsGetClearErrors()
+    {
+        auto result = runCli({QStringLiteral("eval"), QStringLiteral("--run"), m_dir.filePath(QStringLiteral("nowhere"))});
+        QCOMPARE(result.exitCode, 1);
+        QVERIFY2(result.err.startsWith(QStringLiteral("error: the run folder")), qPrintable(result.err));
+        auto arguments = trainArguments(QStringLiteral("bad-model"), 1);
+        arguments[arguments.indexOf(m_model)] = QStringLiteral("vit_tiny_patch16_22");
+        result = runCli(arguments);
+        QCOMPARE(result.exitCode, 2);
+        QVERIFY2(result.err.contains(QStringLiteral("did you mean")), qPrintable(result.err));
+        result = runCli({QStringLiteral("train"), QStringLiteral("--resume"), m_dir.filePath(QStringLiteral("nowhere"))});
+        QCOMPARE(result.exitCode, 1);
+    }
+
+    /// Kills a run at several moments; each time the folder must load, and it must resume to the
+    /// end from wherever it was.
+    void killedRunStaysLoadableAndResumes()
+    {
+        const QString run = m_runs + QStringLiteral("/killed");
+        const auto resumeState = RunFolder(run.toStdString()).resumeStatePath();
+        bool first = true;
+        for (const int afterMs : {150, 300, 700, 1100, 1600}) {
+            QProcess process;
+            const auto arguments = first ? trainArguments(QStringLiteral("killed"), 60)
+                                         : QStringList{QStringLiteral("train"), QStringLiteral("--resume"), run};
+            process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
+            QVERIFY(process.waitForStarted());
+            if (first) // the later kills resume, so the first must leave a checkpoint
+                QTRY_VERIFY_WITH_TIMEOUT(std::filesystem::exists(resumeState), 60000);
+            first = false;
+            QTest::qWait(afterMs);
+            ::kill(static_cast<pid_t>(process.processId()), SIGKILL);
+            QVERIFY(process.waitForFinished(10000));
+
+            const auto folder = RunFolder::open(run.toStdString());
+            QVERIFY(folder.readConfig().contains("model"));
+            folder.readMetrics(); // parses, whatever moment it was written at
+            const auto status = folder.readStatus();
+            QVERIFY2(status.state == "interrupted" || status.state == "new", status.state.c_str());
+            if (std::filesystem::exists(folder.lastWeightsPath())) {
+                const auto loaded = loadRun(folder.directory(), torch::kCPU, "last");
+                QCOMPARE(loaded.model->numClasses(), std::int64_t(3));
+            }
+        }
+        const auto result = runCli({QStringLiteral("train"), QStringLiteral("--resume"), run});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
+        const auto folder = RunFolder::open(run.toStdString());
+        QCOMPARE(folder.readStatus().state, std::string("finished"));
+        QCOMPARE(folder.readStatus().epoch, 60);
+        // Stale temporary files of killed writes are cleared on resume.
+        for (const auto& entry : std::filesystem::directory_iterator(folder.directory()))
+            QVERIFY2(entry.path().filename().string().find(".tmp-") == std::string::npos, entry.path().c_str());
+        const auto metrics = folder.readMetrics();
+        QCOMPARE(std::count_if(metrics.begin(), metrics.end(), [](const MetricsRow& r) { return r.kind == "epoch"; }), 60L);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCliTrain)
+#include "tst_cli_train.moc"
