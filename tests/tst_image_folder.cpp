@@ -1,4 +1,5 @@
 // Scanning messy image folders: every good image found, every bad file reported with its reason.
+#include "core/data/image_cache.h"
 #include "core/data/image_folder.h"
 #include "core/errors.h"
 
@@ -42,26 +43,44 @@ std::string readBytes(const fs::path& path)
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-/// A PNG whose header claims 50000 x 50000 pixels: a decompression bomb's calling card.
-std::string bombPng()
+std::string bigEndian(std::uint32_t v)
 {
-    auto bigEndian = [](std::uint32_t v) {
-        return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                           static_cast<char>(v)};
-    };
-    auto chunk = [&](const std::string& type, const std::string& data) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+}
+
+/// A PNG built chunk by chunk: `header` is IHDR's 13 bytes, `palette` a PLTE chunk's data (or
+/// empty), `scanlines` the filtered rows before compression.
+std::string pngBytes(const std::string& header, const std::string& palette, const std::string& scanlines)
+{
+    auto chunk = [](const std::string& type, const std::string& data) {
         const std::string body = type + data;
         const auto crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
         return bigEndian(static_cast<std::uint32_t>(data.size())) + body + bigEndian(static_cast<std::uint32_t>(crc));
     };
-    const std::string ihdr = bigEndian(50000) + bigEndian(50000) + std::string{8, 0, 0, 0, 0};
-    std::string pixels(256, '\0');
-    uLongf packedSize = compressBound(static_cast<uLong>(pixels.size()));
+    uLongf packedSize = compressBound(static_cast<uLong>(scanlines.size()));
     std::string packed(packedSize, '\0');
-    compress(reinterpret_cast<Bytef*>(packed.data()), &packedSize, reinterpret_cast<const Bytef*>(pixels.data()),
-             static_cast<uLong>(pixels.size()));
+    compress(reinterpret_cast<Bytef*>(packed.data()), &packedSize, reinterpret_cast<const Bytef*>(scanlines.data()),
+             static_cast<uLong>(scanlines.size()));
     packed.resize(packedSize);
-    return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", packed) + chunk("IEND", "");
+    return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", header) + (palette.empty() ? "" : chunk("PLTE", palette))
+        + chunk("IDAT", packed) + chunk("IEND", "");
+}
+
+/// A PNG whose header claims 50000 x 50000 pixels: a decompression bomb's calling card.
+std::string bombPng()
+{
+    return pngBytes(bigEndian(50000) + bigEndian(50000) + std::string{8, 0, 0, 0, 0}, {}, std::string(256, '\0'));
+}
+
+/// An 8 x 8 palette (colour type 3) PNG: the left half palette entry 0 (pure red), the right
+/// half entry 1 (pure blue). OpenCV cannot write these; users' folders have them.
+std::string palettePng()
+{
+    std::string rows;
+    for (int y = 0; y < 8; ++y)
+        rows += std::string(1, '\0') + std::string(4, '\0') + std::string(4, '\1');
+    return pngBytes(bigEndian(8) + bigEndian(8) + std::string{8, 3, 0, 0, 0}, std::string("\xff\0\0\0\0\xff", 6), rows);
 }
 
 QString reasonFor(const ScanReport& report, const std::string& fileName)
@@ -97,6 +116,7 @@ private Q_SLOTS:
         cv::Mat sixteen(24, 24, CV_16UC3);
         cv::randu(sixteen, cv::Scalar::all(0), cv::Scalar::all(65535));
         write(root / "cats" / "sixteen bit.png", sixteen);
+        writeBytes(root / "cats" / "palette.png", palettePng());
         write(root / "dogs" / "chien été.bmp", pattern(50, 50, 3, 5));
         write(root / "dogs" / "photo.webp", pattern(33, 31, 3, 6));
         write(root / "dogs" / "scan.tiff", pattern(20, 28, 3, 7));
@@ -122,10 +142,10 @@ private Q_SLOTS:
         const auto report = scanImageFolder(root);
         QCOMPARE(report.classNames(), (std::vector<std::string>{"cats", "dogs", "empty class"}));
         for (const char* name : {"plain.jpg", "UPPER.JPEG", "grey.png", "with alpha.png", "sixteen bit.png",
-                                 "chien été.bmp", "photo.webp", "scan.tiff", "scan2.TIF"})
+                                 "palette.png", "chien été.bmp", "photo.webp", "scan.tiff", "scan2.TIF"})
             QVERIFY2(found(report, name), name);
-        QCOMPARE(report.files.size(), std::size_t{9});
-        QCOMPARE(report.classes[0].train + report.classes[0].validation, std::int64_t{5});
+        QCOMPARE(report.files.size(), std::size_t{10});
+        QCOMPARE(report.classes[0].train + report.classes[0].validation, std::int64_t{6});
         QVERIFY(reasonFor(report, "truncated.jpg").contains(QStringLiteral("truncated")));
         QVERIFY(reasonFor(report, "truncated.png").contains(QStringLiteral("truncated")));
         QVERIFY(reasonFor(report, "corrupt.png").contains(QStringLiteral("corrupt")));
@@ -139,8 +159,22 @@ private Q_SLOTS:
         QVERIFY(reasonFor(report, ".DS_Store").isEmpty() && reasonFor(report, "Thumbs.db").isEmpty());
         QCOMPARE(report.emptyClasses, (std::vector<std::string>{"empty class"}));
         QCOMPARE(report.maxWidth, std::int64_t{64});
-        QCOMPARE(report.minHeight, std::int64_t{20});
-        QCOMPARE(report.imbalanceRatio, 5.0 / 4.0);
+        QCOMPARE(report.minHeight, std::int64_t{8}); // the palette PNG
+        QCOMPARE(report.imbalanceRatio, 6.0 / 4.0);
+    }
+
+    void paletteImagesAreConvertedToRgb()
+    {
+        QTemporaryDir dir;
+        const fs::path file = fs::path(dir.path().toStdString()) / "palette.png";
+        writeBytes(file, palettePng());
+        std::vector<std::uint8_t> square(8 * 8 * 3);
+        std::string problem;
+        QVERIFY2(decodeFileToSquare(file, 8, 3, 1000, square.data(), problem), problem.c_str());
+        // RGB order: the left half red, the right half blue.
+        QCOMPARE((std::vector<int>{square[0], square[1], square[2]}), (std::vector<int>{255, 0, 0}));
+        const std::size_t right = 7 * 3;
+        QCOMPARE((std::vector<int>{square[right], square[right + 1], square[right + 2]}), (std::vector<int>{0, 0, 255}));
     }
 
     void splitIsStratifiedAndRepeatable()

@@ -135,6 +135,38 @@ private Q_SLOTS:
         }
     }
 
+    void pinnedMemoryWhereCudaIsAndPlainElsewhere()
+    {
+        const auto cache = numberedCache(10);
+        auto options = evaluationOptions(4);
+        options.pinMemory = true;
+        BatchLoader loader(cache, std::vector<std::int64_t>(10, 0), range(10), options);
+        loader.startEpoch(0);
+        const auto batch = loader.next();
+        QVERIFY(batch.has_value());
+        QCOMPARE(batch->images.is_pinned(), torch::cuda::is_available());
+        QCOMPARE(batch->images[3].mean().item<float>(), batch->images[3][0][0][0].item<float>());
+    }
+
+    void resumesInTheMiddleOfAnEpoch()
+    {
+        const auto cache = numberedCache(20);
+        auto options = evaluationOptions(4);
+        options.shuffle = true;
+        options.seed = 5;
+        BatchLoader whole(cache, std::vector<std::int64_t>(20, 0), range(20), options);
+        BatchLoader rest(cache, std::vector<std::int64_t>(20, 0), range(20), options);
+        whole.startEpoch(3);
+        rest.startEpoch(3, 2);
+        std::vector<std::vector<std::size_t>> all, tail;
+        while (auto batch = whole.next())
+            all.push_back(batch->samples);
+        while (auto batch = rest.next())
+            tail.push_back(batch->samples);
+        QCOMPARE(all.size(), std::size_t(5));
+        QCOMPARE(tail, std::vector<std::vector<std::size_t>>(all.begin() + 2, all.end()));
+    }
+
     void stopsPromptly()
     {
         const auto cache = numberedCache(4000, 64);

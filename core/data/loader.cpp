@@ -23,6 +23,8 @@ BatchLoader::BatchLoader(const ImageCache& cache, std::vector<std::int64_t> labe
         if (sample >= m_cache.size())
             throw ShapeError("a sample index lies outside the image cache");
     }
+    // Page-locked memory needs a CUDA driver; without one, plain memory is as good.
+    m_pinMemory = m_options.pinMemory && torch::cuda::is_available();
 }
 
 BatchLoader::~BatchLoader()
@@ -96,7 +98,7 @@ Batch BatchLoader::build(std::size_t batchNumber) const
     const std::size_t first = batchNumber * size;
     const std::size_t count = std::min(size, m_order.size() - first);
     const auto out = m_options.augment.outputSize;
-    auto imageOptions = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(m_options.pinMemory);
+    auto imageOptions = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(m_pinMemory);
     Batch batch;
     batch.images = torch::empty({static_cast<std::int64_t>(count), m_cache.channels(), out, out}, imageOptions);
     batch.labels = torch::empty({static_cast<std::int64_t>(count)}, torch::kInt64);

@@ -33,7 +33,8 @@ struct LoaderOptions {
     /// Batches prepared ahead of the consumer.
     std::size_t prefetch = 4;
     std::uint64_t seed = 0;
-    /// Page-locked batches, for fast non-blocking copies to a CUDA device.
+    /// Page-locked batches, for fast non-blocking copies to a CUDA device; ignored when no CUDA
+    /// device is present.
     bool pinMemory = false;
     AugmentOptions augment;
 };
@@ -65,6 +66,7 @@ private:
     std::vector<std::int64_t> m_labels;
     std::vector<std::size_t> m_samples;
     LoaderOptions m_options;
+    bool m_pinMemory = false;
 
     std::vector<std::size_t> m_order;
     std::int64_t m_epoch = 0;
