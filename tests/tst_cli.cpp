@@ -1,6 +1,7 @@
 // vitlab-cli end to end: the real binary on the timm fixtures and on bad input.
 #include "core/io/safetensors.h"
 #include "core/models/registry.h"
+#include "cli_runner.h"
 #include "test_support.h"
 
 #include <QProcess>
@@ -11,23 +12,10 @@
 #include <fstream>
 
 using namespace vitlab;
+using test::runCli;
 
 namespace {
 
-struct CliResult {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
-CliResult runCli(const QStringList& arguments)
-{
-    QProcess process;
-    process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
-    process.waitForFinished(120000);
-    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
-}
 
 QString fixturePath(const QString& file)
 {

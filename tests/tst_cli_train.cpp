@@ -3,6 +3,7 @@
 #include "core/io/safetensors.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_model.h"
+#include "cli_runner.h"
 #include "synthetic_images.h"
 
 #include <QProcess>
@@ -14,25 +15,7 @@
 #include <fstream>
 
 using namespace vitlab;
-
-namespace {
-
-struct CliResult {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
-CliResult runCli(const QStringList& arguments)
-{
-    QProcess process;
-    process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
-    process.waitForFinished(240000);
-    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
-}
-
-} // namespace
+using test::runCli;
 
 class TestCliTrain : public QObject {
     Q_OBJECT
