@@ -52,6 +52,7 @@ int main(int argc, char** argv)
         vitlab::cli::addTrainCommand(app),
         vitlab::cli::addEvalCommand(app),
         vitlab::cli::addPredictCommand(app),
+        vitlab::cli::addExplainCommand(app),
         vitlab::cli::addBenchCommand(app),
     };
 

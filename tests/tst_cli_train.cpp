@@ -7,6 +7,7 @@
 #include "synthetic_images.h"
 
 #include <QProcess>
+#include <opencv2/imgcodecs.hpp>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -96,6 +97,22 @@ private Q_SLOTS:
         QVERIFY(predictions[0].contains("error"));
         QCOMPARE(predictions[1]["top"].size(), std::size_t(3));
         QVERIFY(result.err.contains(QStringLiteral("1 of 2 images could not be read")));
+
+        // Explain: an overlay PNG and the map as JSON; a method the family lacks is a usage error.
+        const QString overlay = m_dir.filePath(QStringLiteral("overlay.png"));
+        result = runCli({QStringLiteral("explain"), QStringLiteral("--run"), run, m_data + QStringLiteral("/class_2/3.png"),
+                         QStringLiteral("--out"), overlay, QStringLiteral("--method"), QStringLiteral("relevance"),
+                         QStringLiteral("--json")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto explained = nlohmann::json::parse(result.out.toStdString());
+        QCOMPARE(explained["grid"], nlohmann::json::array({4, 4}));
+        QCOMPARE(explained["map"].size(), std::size_t(16));
+        const cv::Mat written = cv::imread(overlay.toStdString());
+        QCOMPARE(written.cols, 224);
+        result = runCli({QStringLiteral("explain"), QStringLiteral("--run"), run, m_data + QStringLiteral("/class_2/3.png"),
+                         QStringLiteral("--out"), overlay, QStringLiteral("--method"), QStringLiteral("gradcam")});
+        QCOMPARE(result.exitCode, 2);
+        QVERIFY2(result.err.contains(QStringLiteral("relevance")), qPrintable(result.err));
     }
 
     void badRequestsGetClearErrors()

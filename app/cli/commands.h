@@ -23,5 +23,6 @@ Command addBenchCommand(CLI::App& parent);
 Command addTrainCommand(CLI::App& parent);
 Command addEvalCommand(CLI::App& parent);
 Command addPredictCommand(CLI::App& parent);
+Command addExplainCommand(CLI::App& parent);
 
 } // namespace vitlab::cli

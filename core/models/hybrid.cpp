@@ -249,7 +249,10 @@ torch::Tensor HybridEmbedImpl::features(const torch::Tensor& images)
 
 torch::Tensor HybridEmbedImpl::forward(const torch::Tensor& images)
 {
-    return proj(features(images)).flatten(2).transpose(1, 2);
+    auto backbone = features(images);
+    if (m_captureFeatures)
+        m_capturedFeatures = backbone;
+    return proj(backbone).flatten(2).transpose(1, 2);
 }
 
 StdConv2dSame HybridEmbedImpl::stemConv() const

@@ -122,6 +122,14 @@ public:
     torch::Tensor features(const torch::Tensor& images);
     /// The image-facing convolution of the backbone.
     StdConv2dSame stemConv() const;
+    /// Keep the backbone's last feature map of each forward pass (Grad-CAM reads it, with its
+    /// graph); off by default, and then nothing is kept.
+    void setFeatureCapture(bool on)
+    {
+        m_captureFeatures = on;
+        m_capturedFeatures = torch::Tensor();
+    }
+    const torch::Tensor& capturedFeatures() const { return m_capturedFeatures; }
 
     /// Exactly one of these is registered as "backbone".
     ResNetV2Backbone resnet{nullptr};
@@ -130,6 +138,8 @@ public:
 
 private:
     std::array<std::int64_t, 2> m_grid{};
+    bool m_captureFeatures = false;
+    torch::Tensor m_capturedFeatures;
 };
 TORCH_MODULE(HybridEmbed);
 

@@ -17,11 +17,6 @@ namespace {
 
 constexpr std::size_t kBatchSize = 32;
 
-bool isDatasetSource(const std::string& source)
-{
-    return source.find("#train:") != std::string::npos || source.find("#t10k:") != std::string::npos;
-}
-
 } // namespace
 
 std::vector<std::string> expandImagePaths(const std::vector<std::string>& paths)
@@ -56,7 +51,6 @@ struct Predictor::Impl {
     torch::Device device;
     bool bfloat16 = false;
     AugmentOptions view;
-    std::int64_t side = 0;
 };
 
 Predictor::Predictor(const std::filesystem::path& runDirectory, const std::string& device)
@@ -64,7 +58,6 @@ Predictor::Predictor(const std::filesystem::path& runDirectory, const std::strin
 {
     m_impl->bfloat16 = useBfloat16(m_impl->run.config.precision, m_impl->device);
     m_impl->view = evaluationView(m_impl->run.spec);
-    m_impl->side = storageSideFor(m_impl->view.outputSize);
 }
 
 Predictor::~Predictor() = default;
@@ -97,7 +90,6 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& sourc
     const auto classes = static_cast<std::int64_t>(classNames().size());
     const auto k = std::clamp<std::int64_t>(topK, 1, classes);
     std::vector<Prediction> predictions(sources.size());
-    std::vector<std::uint8_t> square(static_cast<std::size_t>(m_impl->side * m_impl->side * imageChannels));
     c10::InferenceMode inference;
     for (std::size_t first = 0; first < sources.size(); first += kBatchSize) {
         const auto count = std::min(kBatchSize, sources.size() - first);
@@ -107,22 +99,11 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& sourc
             auto& prediction = predictions[first + i];
             prediction.source = sources[first + i];
             try {
-                std::string problem;
-                if (isDatasetSource(prediction.source)) {
-                    const auto image = loadSourceImage(prediction.source, static_cast<int>(imageChannels));
-                    storeSquareImage(image.pixels.data(), image.width, image.height, image.channels, m_impl->side,
-                                     square.data());
-                } else if (!decodeFileToSquare(prediction.source, m_impl->side, imageChannels, std::int64_t{100} * 1000 * 1000,
-                                               square.data(), problem)) {
-                    prediction.error = problem;
-                    continue;
-                }
+                images[static_cast<std::int64_t>(readable.size())].copy_(evaluationInput(prediction.source, m_impl->run.spec)[0]);
             } catch (const std::exception& error) {
                 prediction.error = error.what();
                 continue;
             }
-            prepareForEvaluationInto(square.data(), m_impl->side, imageChannels, m_impl->view,
-                                     images[static_cast<std::int64_t>(readable.size())].data_ptr<float>());
             readable.push_back(first + i);
         }
         if (!readable.empty()) {

@@ -1,5 +1,7 @@
 #include "core/train/run_model.h"
 
+#include "core/data/dataset.h"
+#include "core/data/image_cache.h"
 #include "core/errors.h"
 #include "core/models/weights.h"
 
@@ -35,6 +37,37 @@ AugmentOptions trainingView(const TrainConfig& config, const ModelSpec& spec)
     view.randAugmentOps = config.randAugmentOps;
     view.randAugmentMagnitude = config.randAugmentMagnitude;
     return view;
+}
+
+torch::Tensor evaluationInput(const std::string& source, const ModelSpec& spec)
+{
+    const auto view = evaluationView(spec);
+    const auto channels = spec.input.channels;
+    const auto side = storageSideFor(view.outputSize);
+    std::vector<std::uint8_t> square(static_cast<std::size_t>(side * side * channels));
+    const bool datasetSource = source.find("#train:") != std::string::npos || source.find("#t10k:") != std::string::npos;
+    if (datasetSource) {
+        const auto image = loadSourceImage(source, static_cast<int>(channels));
+        storeSquareImage(image.pixels.data(), image.width, image.height, image.channels, side, square.data());
+    } else {
+        std::string problem;
+        if (!decodeFileToSquare(source, side, channels, std::int64_t{100} * 1000 * 1000, square.data(), problem))
+            throw FormatError(source + ": " + problem);
+    }
+    auto input = torch::empty({1, channels, view.outputSize, view.outputSize});
+    prepareForEvaluationInto(square.data(), side, channels, view, input.data_ptr<float>());
+    return input;
+}
+
+cv::Mat displayImage(const torch::Tensor& input, const ModelSpec& spec)
+{
+    auto image = input.detach().to(torch::kCPU, torch::kFloat32)[0].clone();
+    for (std::int64_t c = 0; c < image.size(0); ++c)
+        image[c].mul_(spec.input.std[static_cast<std::size_t>(c % 3)]).add_(spec.input.mean[static_cast<std::size_t>(c % 3)]);
+    if (image.size(0) == 1)
+        image = image.expand({3, image.size(1), image.size(2)});
+    image = (image.clamp(0.0, 1.0) * 255.0).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+    return cv::Mat(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), CV_8UC3, image.data_ptr()).clone();
 }
 
 LoadedRun loadRun(const std::filesystem::path& directory, const torch::Device& device, const std::string& which)

@@ -8,6 +8,7 @@
 #include "core/train/run_folder.h"
 #include "core/train/train_config.h"
 
+#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -24,6 +25,15 @@ ModelSpec runModelSpec(const TrainConfig& config, std::int64_t classes);
 AugmentOptions evaluationView(const ModelSpec& spec);
 /// The training view: RandomResizedCrop, flip and RandAugment as configured.
 AugmentOptions trainingView(const TrainConfig& config, const ModelSpec& spec);
+
+/// An image file, or a Dataset source ("…#t10k:N"), as the model's evaluation input
+/// (1, C, H, W): decoded as the image cache stores it, then the evaluation view of `spec`.
+/// Throws FormatError or IoError with the reason when the image cannot be read.
+torch::Tensor evaluationInput(const std::string& source, const ModelSpec& spec);
+
+/// An evaluation input (1, C, H, W) back to 8-bit RGB (H, W, 3) for display: the normalisation
+/// undone, grey replicated to three channels.
+cv::Mat displayImage(const torch::Tensor& input, const ModelSpec& spec);
 
 struct LoadedRun {
     RunFolder folder;
