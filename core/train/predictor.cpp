@@ -1,10 +1,7 @@
 #include "core/train/predictor.h"
 
 #include "core/data/augment.h"
-#include "core/data/dataset.h"
-#include "core/data/image_cache.h"
 #include "core/data/image_folder.h"
-#include "core/errors.h"
 #include "core/torch_compat.h"
 #include "core/train/execution.h"
 #include "core/train/run_model.h"
