@@ -19,6 +19,10 @@ struct OverlayOptions {
     bool smooth = true;
 };
 
+/// `map` (grid_h x grid_w values in [0, 1], row-major) resized to `size` and coloured: RGB.
+cv::Mat colouredMap(const std::vector<float>& map, int gridHeight, int gridWidth, cv::Size size,
+                    const OverlayOptions& options = {});
+
 /// `map` holds grid_h x grid_w values in [0, 1], row-major. `image` is 8-bit RGB (CV_8UC3).
 /// Returns the blended RGB image at the image's size.
 cv::Mat overlayMap(const cv::Mat& image, const std::vector<float>& map, int gridHeight, int gridWidth,

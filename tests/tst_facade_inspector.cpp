@@ -1,0 +1,97 @@
+// The app's inspector through the torch-free facade: a trained run explains an image with every
+// method its family supports, heads come as a grid, and bad requests are errors with messages.
+#include "core/errors.h"
+#include "core/facade/inspector.h"
+#include "core/train/trainer.h"
+#include "synthetic_images.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace vitlab;
+
+class TestFacadeInspector : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::filesystem::path m_run;
+    std::string m_image;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        const std::filesystem::path root = m_dir.path().toStdString();
+        QVERIFY(test::writePatternFolder(root / "data", 3, 8, 16, /*splits=*/true));
+        std::ofstream(root / "tiny.json")
+            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
+        TrainConfig config;
+        config.data = (root / "data").string();
+        config.model = (root / "tiny.json").string();
+        config.epochs = 2;
+        config.batchSize = 8;
+        config.precision = Precision::Float32;
+        config.device = "cpu";
+        config.runsDirectory = (root / "runs").string();
+        config.runName = "run";
+        TrainControl control;
+        QCOMPARE(trainRun(config, {}, control).outcome, RunOutcome::Finished);
+        m_run = root / "runs" / "run";
+        m_image = (root / "data" / "val" / "class_1" / "2.png").string();
+    }
+
+    void explainsWithEveryMethodOfTheFamily()
+    {
+        facade::Inspector inspector(m_run);
+        QCOMPARE(inspector.family(), std::string("vit"));
+        QCOMPARE(inspector.classNames().size(), std::size_t(3));
+        for (const auto& method : inspector.methods()) {
+            facade::AttentionRequest request;
+            request.method = method;
+            const auto view = inspector.explain(m_image, request);
+            QCOMPARE(view.gridHeight, 4);
+            QCOMPARE(view.gridWidth, 4);
+            QCOMPARE(view.map.size(), std::size_t(16));
+            QCOMPARE(*std::max_element(view.map.begin(), view.map.end()), 1.0f);
+            QCOMPARE(view.image.width, 16);
+            QCOMPARE(view.image.pixels.size(), std::size_t(16 * 16 * 3));
+            QCOMPARE(view.heatmap.width, view.image.width);
+            QCOMPARE(view.heatmap.pixels.size(), view.image.pixels.size());
+            QCOMPARE(view.layers, 2);
+            QCOMPARE(view.heads, 2);
+            QCOMPARE(view.probabilities.size(), std::size_t(3));
+        }
+    }
+
+    void headsComeAsAGrid()
+    {
+        facade::Inspector inspector(m_run);
+        facade::AttentionRequest request;
+        request.layer = 0;
+        request.hasQuery = true;
+        request.queryX = 0.6;
+        request.queryY = 0.2;
+        const auto heads = inspector.heads(m_image, request);
+        QCOMPARE(heads.heads, 2);
+        QCOMPARE(heads.maps.size(), std::size_t(2 * 4 * 4));
+    }
+
+    void badRequestsAreErrors()
+    {
+        facade::Inspector inspector(m_run);
+        facade::AttentionRequest request;
+        request.method = "gradcam";
+        QVERIFY_THROWS_EXCEPTION(ConfigError, inspector.explain(m_image, request));
+        request.method = "attention";
+        request.fusion = "median";
+        QVERIFY_THROWS_EXCEPTION(ConfigError, inspector.explain(m_image, request));
+        request.fusion = "mean";
+        QVERIFY_THROWS_EXCEPTION(FormatError, inspector.explain(m_image + ".missing", request));
+        QVERIFY_THROWS_EXCEPTION(IoError, facade::Inspector(m_run / "nowhere"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFacadeInspector)
+#include "tst_facade_inspector.moc"
