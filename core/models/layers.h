@@ -68,6 +68,10 @@ class MlpImpl : public torch::nn::Module {
 public:
     explicit MlpImpl(const MlpOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
+    /// The bf16 inference path (fused::bf16InferenceApplies) for bf16 tokens (..., in_features):
+    /// fc2's product without its bias, (tokens, out_features), for the caller to fuse into the
+    /// residual add.
+    torch::Tensor forwardBf16WithoutOutputBias(const torch::Tensor& x);
 
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
@@ -96,6 +100,10 @@ class AttentionImpl : public torch::nn::Module, public AttentionCaptureSite {
 public:
     explicit AttentionImpl(const AttentionOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
+    /// The bf16 inference path (fused::bf16InferenceApplies) for bf16 tokens (batch, tokens, dim),
+    /// without qk_norm: proj's product without its bias, (batch*tokens, dim), for the caller to
+    /// fuse into the residual add.
+    torch::Tensor forwardBf16WithoutOutputBias(const torch::Tensor& x);
 
     torch::nn::Linear qkv{nullptr}, proj{nullptr};
     torch::nn::LayerNorm q_norm{nullptr}, k_norm{nullptr};
@@ -139,6 +147,11 @@ public:
     Mlp mlp{nullptr};
     LayerScale ls1{nullptr}, ls2{nullptr};
     DropPath drop_path1{nullptr}, drop_path2{nullptr};
+
+private:
+    /// forward() in bf16 inference through the fused kernels: five matrix products and five
+    /// passes over the tokens, instead of some twenty-five ATen ops.
+    torch::Tensor forwardFusedBf16(const torch::Tensor& x);
 };
 TORCH_MODULE(Block);
 
