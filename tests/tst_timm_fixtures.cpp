@@ -108,7 +108,8 @@ private Q_SLOTS:
         QCOMPARE(bf16.scalar_type(), torch::kBFloat16);
         const double scale = std::max(1.0, float32.abs().max().item<double>());
         const double difference = test::maxAbsDifference(bf16, float32);
-        QVERIFY2(difference <= 0.02 * scale, qPrintable(QStringLiteral("max |diff| %1, max |logit| %2").arg(difference).arg(scale)));
+        QVERIFY2(difference <= 0.02 * scale,
+                 qPrintable(QStringLiteral("max |diff| %1, max |logit| %2").arg(difference).arg(scale)));
     }
 
     void attentionMatchesTimm_data() { fixtureRows(/*withAttention=*/true); }
