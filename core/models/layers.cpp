@@ -150,21 +150,32 @@ BlockImpl::BlockImpl(const BlockOptions& options)
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input)
 {
-    if (!is_training() && !ls1 && !attn->q_norm && !attn->capturing() && fused::bf16InferenceApplies(input))
-        return forwardFusedBf16(input);
+    if (fusedBf16Eligible() && fused::bf16InferenceApplies(input)) {
+        const auto normed1 = fused::layerNormToBf16(input, norm1->weight, norm1->bias, norm1->options.eps());
+        return forwardFusedBf16(input, normed1, nullptr).first;
+    }
     auto branch = attn(norm1(input));
     auto x = input + drop_path1(ls1 ? ls1(branch) : branch);
     branch = mlp(norm2(x));
     return x + drop_path2(ls2 ? ls2(branch) : branch);
 }
 
-torch::Tensor BlockImpl::forwardFusedBf16(const torch::Tensor& x)
+bool BlockImpl::fusedBf16Eligible() const
 {
-    const auto normed1 = fused::layerNormToBf16(x, norm1->weight, norm1->bias, norm1->options.eps());
+    return !is_training() && !ls1 && !attn->q_norm && !attn->capturing();
+}
+
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forwardFusedBf16(const torch::Tensor& x, const torch::Tensor& normed1,
+                                                                     const torch::nn::LayerNorm& nextNorm)
+{
     const auto [afterAttention, normed2] =
         fused::addResidualLayerNormToBf16(x, attn->forwardBf16WithoutOutputBias(normed1), attn->proj->bias,
                                           norm2->weight, norm2->bias, norm2->options.eps());
-    return fused::addResidual(afterAttention, mlp->forwardBf16WithoutOutputBias(normed2), mlp->fc2->bias);
+    const auto mlpOut = mlp->forwardBf16WithoutOutputBias(normed2);
+    if (!nextNorm)
+        return {fused::addResidual(afterAttention, mlpOut, mlp->fc2->bias), torch::Tensor()};
+    return fused::addResidualLayerNormToBf16(afterAttention, mlpOut, mlp->fc2->bias, nextNorm->weight, nextNorm->bias,
+                                             nextNorm->options.eps());
 }
 
 PatchEmbedImpl::PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64_t patchSize,

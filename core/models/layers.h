@@ -142,16 +142,21 @@ public:
     explicit BlockImpl(const BlockOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
 
+    /// Whether forwardFusedBf16 computes this block (no LayerScale or qk_norm, eval, not
+    /// capturing attention); the caller also checks fused::bf16InferenceApplies on the input.
+    bool fusedBf16Eligible() const;
+    /// forward() in bf16 inference through the fused kernels: five matrix products and four
+    /// passes over the tokens instead of some twenty-five ATen ops. Takes the stream `x` and
+    /// norm1(x) in bf16; returns the new stream and, when `nextNorm` is given, its LayerNorm in
+    /// bf16 from the same pass (the next block's norm1), else an undefined tensor.
+    std::pair<torch::Tensor, torch::Tensor> forwardFusedBf16(const torch::Tensor& x, const torch::Tensor& normed1,
+                                                              const torch::nn::LayerNorm& nextNorm);
+
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
     Attention attn{nullptr};
     Mlp mlp{nullptr};
     LayerScale ls1{nullptr}, ls2{nullptr};
     DropPath drop_path1{nullptr}, drop_path2{nullptr};
-
-private:
-    /// forward() in bf16 inference through the fused kernels: five matrix products and five
-    /// passes over the tokens, instead of some twenty-five ATen ops.
-    torch::Tensor forwardFusedBf16(const torch::Tensor& x);
 };
 TORCH_MODULE(Block);
 
