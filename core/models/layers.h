@@ -145,8 +145,8 @@ public:
     /// Whether forwardFusedBf16 computes this block (no LayerScale or qk_norm, eval, not
     /// capturing attention); the caller also checks fused::bf16InferenceApplies on the input.
     bool fusedBf16Eligible() const;
-    /// forward() in bf16 inference through the fused kernels: five matrix products and four
-    /// passes over the tokens instead of some twenty-five ATen ops. Takes the stream `x` and
+    /// forward() in bf16 inference through the fused kernels: six matrix products, a head merge
+    /// and five fused passes instead of some thirty ATen ops. Takes the stream `x` and
     /// norm1(x) in bf16; returns the new stream and, when `nextNorm` is given, its LayerNorm in
     /// bf16 from the same pass (the next block's norm1), else an undefined tensor.
     std::pair<torch::Tensor, torch::Tensor> forwardFusedBf16(const torch::Tensor& x, const torch::Tensor& normed1,
