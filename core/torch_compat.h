@@ -23,17 +23,57 @@ inline std::string torchVersionString()
         + std::to_string(TORCH_VERSION_PATCH);
 }
 
+namespace detail {
+// LibTorch 2.4 made the autocast state per device type; older versions have one call per device.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+inline bool autocastEnabled(c10::DeviceType device) { return at::autocast::is_autocast_enabled(device); }
+inline at::ScalarType autocastDtype(c10::DeviceType device) { return at::autocast::get_autocast_dtype(device); }
+inline void setAutocast(c10::DeviceType device, bool enabled, at::ScalarType dtype)
+{
+    at::autocast::set_autocast_enabled(device, enabled);
+    at::autocast::set_autocast_dtype(device, dtype);
+}
+#else
+inline bool autocastEnabled(c10::DeviceType device)
+{
+    return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+inline at::ScalarType autocastDtype(c10::DeviceType device)
+{
+    return device == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
+                                           : at::autocast::get_autocast_cpu_dtype();
+}
+inline void setAutocast(c10::DeviceType device, bool enabled, at::ScalarType dtype)
+{
+    if (device == c10::DeviceType::CUDA) {
+        at::autocast::set_enabled(enabled);
+        at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+        at::autocast::set_cpu_enabled(enabled);
+        at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+}
+#endif
+} // namespace detail
+
+/// The dtype CPU autocast runs matrix products in, or nullopt when CPU autocast is off.
+inline c10::optional<at::ScalarType> cpuAutocastDtype()
+{
+    if (!detail::autocastEnabled(c10::DeviceType::CPU))
+        return c10::nullopt;
+    return detail::autocastDtype(c10::DeviceType::CPU);
+}
+
 /// Mixed precision for the scope: matrix products and convolutions on `device` run in `dtype`
-/// (bfloat16 on CPUs with AMX or AVX-512 BF16, float16 or bfloat16 on CUDA). LibTorch 2.4 made the
-/// autocast state per device type; older versions have one call per device.
+/// (bfloat16 on CPUs with AMX or AVX-512 BF16, float16 or bfloat16 on CUDA).
 class AutocastGuard {
 public:
     AutocastGuard(c10::DeviceType device, at::ScalarType dtype, bool enabled = true)
         : m_device(device)
     {
-        m_wasEnabled = isEnabled(device);
-        m_previousDtype = currentDtype(device);
-        set(device, enabled, dtype);
+        m_wasEnabled = detail::autocastEnabled(device);
+        m_previousDtype = detail::autocastDtype(device);
+        detail::setAutocast(device, enabled, dtype);
         at::autocast::increment_nesting();
     }
     ~AutocastGuard()
@@ -41,42 +81,12 @@ public:
         // As Python's torch.autocast: the cast-weight cache lives until the outermost scope ends.
         if (at::autocast::decrement_nesting() == 0)
             at::autocast::clear_cache();
-        set(m_device, m_wasEnabled, m_previousDtype);
+        detail::setAutocast(m_device, m_wasEnabled, m_previousDtype);
     }
     AutocastGuard(const AutocastGuard&) = delete;
     AutocastGuard& operator=(const AutocastGuard&) = delete;
 
 private:
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    static bool isEnabled(c10::DeviceType device) { return at::autocast::is_autocast_enabled(device); }
-    static at::ScalarType currentDtype(c10::DeviceType device) { return at::autocast::get_autocast_dtype(device); }
-    static void set(c10::DeviceType device, bool enabled, at::ScalarType dtype)
-    {
-        at::autocast::set_autocast_enabled(device, enabled);
-        at::autocast::set_autocast_dtype(device, dtype);
-    }
-#else
-    static bool isEnabled(c10::DeviceType device)
-    {
-        return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-    }
-    static at::ScalarType currentDtype(c10::DeviceType device)
-    {
-        return device == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
-                                               : at::autocast::get_autocast_cpu_dtype();
-    }
-    static void set(c10::DeviceType device, bool enabled, at::ScalarType dtype)
-    {
-        if (device == c10::DeviceType::CUDA) {
-            at::autocast::set_enabled(enabled);
-            at::autocast::set_autocast_gpu_dtype(dtype);
-        } else {
-            at::autocast::set_cpu_enabled(enabled);
-            at::autocast::set_autocast_cpu_dtype(dtype);
-        }
-    }
-#endif
-
     c10::DeviceType m_device;
     bool m_wasEnabled = false;
     at::ScalarType m_previousDtype = at::kFloat;

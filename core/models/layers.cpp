@@ -1,6 +1,7 @@
 #include "core/models/layers.h"
 
 #include "core/errors.h"
+#include "core/models/fused_bf16.h"
 #include "core/torch_compat.h"
 
 #include <cmath>
@@ -67,6 +68,14 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x)
     return applyDropout(applyLinear(fc2, hidden), m_drop, is_training());
 }
 
+torch::Tensor MlpImpl::forwardBf16WithoutOutputBias(const torch::Tensor& x)
+{
+    // linear without bias on 2-D input is one mm; autocast casts the weight once per scope.
+    auto hidden = torch::linear(x.reshape({-1, x.size(-1)}), fc1->weight);
+    fused::biasGelu_(hidden, fc1->bias);
+    return torch::linear(hidden, fc2->weight);
+}
+
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
     : m_numHeads(options.num_heads())
     , m_headDim(options.dim() / options.num_heads())
@@ -104,6 +113,19 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
     return applyDropout(out, m_projDrop, is_training());
 }
 
+torch::Tensor AttentionImpl::forwardBf16WithoutOutputBias(const torch::Tensor& x)
+{
+    const auto batch = x.size(0);
+    const auto tokens = x.size(1);
+    const auto dim = x.size(2);
+    // The qkv bias goes into the copy that gives q, k and v their own contiguous (batch, heads,
+    // tokens, head_dim) storage, which the batched products then read without further copies.
+    const auto qkvProduct = torch::linear(x.reshape({batch * tokens, dim}), qkv->weight);
+    const auto [q, k, v] = fused::splitHeads(qkvProduct, qkv->bias, batch, m_numHeads);
+    const auto out = attend(q, k, v, m_scale, 0.0, false);
+    return torch::linear(out.transpose(1, 2).reshape({batch * tokens, dim}), proj->weight);
+}
+
 BlockImpl::BlockImpl(const BlockOptions& options)
 {
     const auto layerNorm = [&] {
@@ -128,10 +150,32 @@ BlockImpl::BlockImpl(const BlockOptions& options)
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input)
 {
+    if (fusedBf16Eligible() && fused::bf16InferenceApplies(input)) {
+        const auto normed1 = fused::layerNormToBf16(input, norm1->weight, norm1->bias, norm1->options.eps());
+        return forwardFusedBf16(input, normed1, nullptr).first;
+    }
     auto branch = attn(norm1(input));
     auto x = input + drop_path1(ls1 ? ls1(branch) : branch);
     branch = mlp(norm2(x));
     return x + drop_path2(ls2 ? ls2(branch) : branch);
+}
+
+bool BlockImpl::fusedBf16Eligible() const
+{
+    return !is_training() && !ls1 && !attn->q_norm && !attn->capturing();
+}
+
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forwardFusedBf16(const torch::Tensor& x, const torch::Tensor& normed1,
+                                                                     const torch::nn::LayerNorm& nextNorm)
+{
+    const auto [afterAttention, normed2] =
+        fused::addResidualLayerNormToBf16(x, attn->forwardBf16WithoutOutputBias(normed1), attn->proj->bias,
+                                          norm2->weight, norm2->bias, norm2->options.eps());
+    const auto mlpOut = mlp->forwardBf16WithoutOutputBias(normed2);
+    if (!nextNorm)
+        return {fused::addResidual(afterAttention, mlpOut, mlp->fc2->bias), torch::Tensor()};
+    return fused::addResidualLayerNormToBf16(afterAttention, mlpOut, mlp->fc2->bias, nextNorm->weight, nextNorm->bias,
+                                             nextNorm->options.eps());
 }
 
 PatchEmbedImpl::PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64_t patchSize,

@@ -68,6 +68,10 @@ class MlpImpl : public torch::nn::Module {
 public:
     explicit MlpImpl(const MlpOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
+    /// The bf16 inference path (fused::bf16InferenceApplies) for bf16 tokens (..., in_features):
+    /// fc2's product without its bias, (tokens, out_features), for the caller to fuse into the
+    /// residual add.
+    torch::Tensor forwardBf16WithoutOutputBias(const torch::Tensor& x);
 
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
@@ -96,6 +100,10 @@ class AttentionImpl : public torch::nn::Module, public AttentionCaptureSite {
 public:
     explicit AttentionImpl(const AttentionOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
+    /// The bf16 inference path (fused::bf16InferenceApplies) for bf16 tokens (batch, tokens, dim),
+    /// without qk_norm: proj's product without its bias, (batch*tokens, dim), for the caller to
+    /// fuse into the residual add.
+    torch::Tensor forwardBf16WithoutOutputBias(const torch::Tensor& x);
 
     torch::nn::Linear qkv{nullptr}, proj{nullptr};
     torch::nn::LayerNorm q_norm{nullptr}, k_norm{nullptr};
@@ -133,6 +141,16 @@ class BlockImpl : public torch::nn::Module {
 public:
     explicit BlockImpl(const BlockOptions& options);
     torch::Tensor forward(const torch::Tensor& x);
+
+    /// Whether forwardFusedBf16 computes this block (no LayerScale or qk_norm, eval, not
+    /// capturing attention); the caller also checks fused::bf16InferenceApplies on the input.
+    bool fusedBf16Eligible() const;
+    /// forward() in bf16 inference through the fused kernels: six matrix products, a head merge
+    /// and five fused passes instead of some thirty ATen ops. Takes the stream `x` and
+    /// norm1(x) in bf16; returns the new stream and, when `nextNorm` is given, its LayerNorm in
+    /// bf16 from the same pass (the next block's norm1), else an undefined tensor.
+    std::pair<torch::Tensor, torch::Tensor> forwardFusedBf16(const torch::Tensor& x, const torch::Tensor& normed1,
+                                                              const torch::nn::LayerNorm& nextNorm);
 
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
     Attention attn{nullptr};

@@ -1,7 +1,9 @@
 #include "core/models/vit.h"
 
+#include "core/models/fused_bf16.h"
 #include "core/models/registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -120,9 +122,29 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
     x = applyDropout(x, m_options.pos_drop_rate, is_training());
     if (norm_pre)
         x = norm_pre(x);
+    return norm ? norm(forwardBlocks(x)) : forwardBlocks(x);
+}
+
+torch::Tensor VisionTransformerImpl::forwardBlocks(torch::Tensor x)
+{
+    std::vector<BlockImpl*> chain;
     for (const auto& block : *blocks)
-        x = block->as<BlockImpl>()->forward(x);
-    return norm ? norm(x) : x;
+        chain.push_back(block->as<BlockImpl>());
+    const bool allFused = !chain.empty() && fused::bf16InferenceApplies(x)
+        && std::all_of(chain.begin(), chain.end(), [](const BlockImpl* b) { return b->fusedBf16Eligible(); });
+    if (!allFused) {
+        for (auto* block : chain)
+            x = block->forward(x);
+        return x;
+    }
+    // Each block's last residual add also normalises its output for the next block.
+    auto normed = fused::layerNormToBf16(x, chain.front()->norm1->weight, chain.front()->norm1->bias,
+                                         chain.front()->norm1->options.eps());
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        const auto next = i + 1 < chain.size() ? chain[i + 1]->norm1 : torch::nn::LayerNorm(nullptr);
+        std::tie(x, normed) = chain[i]->forwardFusedBf16(x, normed, next);
+    }
+    return x;
 }
 
 torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features, bool preLogits)

@@ -70,6 +70,8 @@ protected:
     /// Tokens inserted after the class token; none for plain ViT.
     virtual std::vector<torch::Tensor> extraPrefixTokens(std::int64_t batch) const;
     torch::nn::Linear makeHead(std::int64_t classes) const;
+    /// The blocks in order; chained through the fused kernels in bf16 inference.
+    torch::Tensor forwardBlocks(torch::Tensor x);
 
     VitOptions m_options;
     std::int64_t m_numPrefixTokens = 0;

@@ -1,0 +1,379 @@
+#include "core/models/fused_bf16.h"
+
+#include "core/torch_compat.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+// The row loops below are plain C++ that GCC vectorises; the project builds for baseline x86-64,
+// so each row kernel is also compiled for AVX2 and AVX-512 and picked at load time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VITLAB_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VITLAB_VECTOR_CLONES
+#endif
+
+namespace vitlab::fused {
+
+namespace {
+
+using Bf16Bits = std::uint16_t;
+
+inline float bf16ToFloat(Bf16Bits value)
+{
+    const std::uint32_t bits = static_cast<std::uint32_t>(value) << 16;
+    float result;
+    std::memcpy(&result, &bits, sizeof result);
+    return result;
+}
+
+/// Round to nearest even, as c10::BFloat16; NaN stays a quiet NaN.
+inline Bf16Bits floatToBf16(float value)
+{
+    std::uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    return static_cast<Bf16Bits>(value != value ? 0x7fc0u : rounded);
+}
+
+/// 2^y for y <= 0 (softmax and GELU only need that half), relative error < 3e-6, far below
+/// bf16's 4e-3: 2^n times a degree-5 polynomial for 2^f, f = y - n in [-1/2, 1/2]. Written
+/// without branches or clamps so that GCC vectorises it for every instruction set.
+inline float exp2NonPositive(float y)
+{
+    constexpr float roundingShift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
+    const float shifted = y + roundingShift;
+    const float f = y - (shifted - roundingShift);
+    // Taylor coefficients of e^(f ln 2): (ln 2)^k / k!.
+    float p = 1.3333558146e-3f;
+    p = p * f + 9.6181291076e-3f;
+    p = p * f + 5.5504108665e-2f;
+    p = p * f + 2.4022650696e-1f;
+    p = p * f + 6.9314718056e-1f;
+    p = p * f + 1.0f;
+    std::int32_t shiftedBits;
+    std::memcpy(&shiftedBits, &shifted, sizeof shiftedBits);
+    std::int32_t roundingBits;
+    std::memcpy(&roundingBits, &roundingShift, sizeof roundingBits);
+    const std::int32_t scaleBits = (shiftedBits - roundingBits + 127) * (1 << 23);
+    float scale;
+    std::memcpy(&scale, &scaleBits, sizeof scale);
+    const float result = p * scale;
+    // Below -126, 2^n leaves the normal range: flush to 0 with a bit mask. A select on a float
+    // result is control flow that GCC, keeping FP traps exact, vectorises for AVX-512 only.
+    std::uint32_t resultBits;
+    std::memcpy(&resultBits, &result, sizeof resultBits);
+    resultBits &= y >= -126.0f ? 0xffffffffu : 0u;
+    float flushed;
+    std::memcpy(&flushed, &resultBits, sizeof flushed);
+    return flushed;
+}
+
+constexpr float kLog2e = 1.44269504088896341f;
+
+/// x * Phi(x), Phi the normal CDF through erfc of Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+/// Evaluating the tail directly keeps negative inputs free of cancellation.
+inline float gelu(float x)
+{
+    const float z = std::fabs(x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.3275911f * z);
+    float poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    const float halfTail = 0.5f * poly * t * exp2NonPositive(-z * z * kLog2e); // Phi(-|x|)
+    return x * (0.5f + std::copysign(0.5f - halfTail, x));
+}
+
+// GCC vectorises a float reduction only if it may reorder it; these keep 16 partial results
+// side by side instead, which vectorises as plain element-wise work and stays deterministic.
+constexpr std::int64_t kLanes = 16;
+
+inline float sumOf(const float* values, std::int64_t n)
+{
+    float lanes[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (std::int64_t j = 0; j < kLanes; ++j)
+            lanes[j] += values[i + j];
+    float total = 0.0f;
+    for (; i < n; ++i)
+        total += values[i];
+    for (std::int64_t j = 0; j < kLanes; ++j)
+        total += lanes[j];
+    return total;
+}
+
+inline float squaredDeviationsOf(const float* values, float mean, std::int64_t n)
+{
+    float lanes[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (std::int64_t j = 0; j < kLanes; ++j)
+            lanes[j] += (values[i + j] - mean) * (values[i + j] - mean);
+    float total = 0.0f;
+    for (; i < n; ++i)
+        total += (values[i] - mean) * (values[i] - mean);
+    for (std::int64_t j = 0; j < kLanes; ++j)
+        total += lanes[j];
+    return total;
+}
+
+/// The largest of n bf16 values, compared as integers: with the magnitude bits of negative
+/// values flipped, the bits order as the numbers do, and an integer maximum vectorises where a
+/// float one (NaN rules) does not.
+inline float maximumOf(const Bf16Bits* values, std::int64_t n)
+{
+    const auto orderKey = [](Bf16Bits v) {
+        return static_cast<std::int16_t>(v ^ ((v >> 15) * 0x7fff));
+    };
+    std::int16_t lanes[kLanes];
+    std::fill(lanes, lanes + kLanes, std::numeric_limits<std::int16_t>::min());
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (std::int64_t j = 0; j < kLanes; ++j)
+            lanes[j] = std::max(lanes[j], orderKey(values[i + j]));
+    std::int16_t result = std::numeric_limits<std::int16_t>::min();
+    for (; i < n; ++i)
+        result = std::max(result, orderKey(values[i]));
+    for (std::int64_t j = 0; j < kLanes; ++j)
+        result = std::max(result, lanes[j]);
+    const auto bits = static_cast<Bf16Bits>(result);
+    return bf16ToFloat(static_cast<Bf16Bits>(bits ^ ((bits >> 15) * 0x7fff)));
+}
+
+/// `out` = bf16 of LayerNorm(`row`) with weight and bias (float, length n).
+VITLAB_VECTOR_CLONES void layerNormRow(const float* row, const float* weight, const float* bias, float eps,
+                                       std::int64_t n, Bf16Bits* out)
+{
+    const float mean = sumOf(row, n) / static_cast<float>(n);
+    const float invStd = 1.0f / std::sqrt(squaredDeviationsOf(row, mean, n) / static_cast<float>(n) + eps);
+    for (std::int64_t i = 0; i < n; ++i)
+        out[i] = floatToBf16((row[i] - mean) * invStd * weight[i] + bias[i]);
+}
+
+/// sum = x + bf16 branch + branch bias (float), over a row of n.
+VITLAB_VECTOR_CLONES void addResidualRow(const float* x, const Bf16Bits* branch, const float* branchBias,
+                                         std::int64_t n, float* sum)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        sum[i] = x[i] + bf16ToFloat(branch[i]) + branchBias[i];
+}
+
+/// One token's qkv row: segment s of `length` values goes to targets[s], as bf16(src + bias).
+VITLAB_VECTOR_CLONES void splitTokenRow(const Bf16Bits* src, const float* bias, std::int64_t segments,
+                                        std::int64_t length, Bf16Bits* const* targets)
+{
+    for (std::int64_t s = 0; s < segments; ++s) {
+        Bf16Bits* dst = targets[s];
+        for (std::int64_t i = 0; i < length; ++i)
+            dst[i] = floatToBf16(bf16ToFloat(src[s * length + i]) + bias[s * length + i]);
+    }
+}
+
+/// softmax(scale * row) in place over n values, through the float buffer `work` of n.
+VITLAB_VECTOR_CLONES void scaledSoftmaxRow(Bf16Bits* row, float scale, std::int64_t n, float* work)
+{
+    const float maximum = maximumOf(row, n);
+    const float log2Scale = scale * kLog2e;
+    for (std::int64_t i = 0; i < n; ++i)
+        work[i] = exp2NonPositive((bf16ToFloat(row[i]) - maximum) * log2Scale);
+    const float inverse = 1.0f / sumOf(work, n);
+    for (std::int64_t i = 0; i < n; ++i)
+        row[i] = floatToBf16(work[i] * inverse);
+}
+
+/// gelu(row + bias) in place over n values.
+VITLAB_VECTOR_CLONES void biasGeluRow(Bf16Bits* row, const float* bias, std::int64_t n)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        row[i] = floatToBf16(gelu(bf16ToFloat(row[i]) + bias[i]));
+}
+
+Bf16Bits* bf16Data(torch::Tensor& t) { return reinterpret_cast<Bf16Bits*>(t.data_ptr<at::BFloat16>()); }
+const Bf16Bits* bf16Data(const torch::Tensor& t)
+{
+    return reinterpret_cast<const Bf16Bits*>(t.data_ptr<at::BFloat16>());
+}
+
+/// A float32 contiguous copy of an optional per-channel vector; zeros when undefined.
+torch::Tensor floatVector(const torch::Tensor& v, std::int64_t n)
+{
+    if (!v.defined())
+        return torch::zeros({n});
+    TORCH_CHECK(v.numel() == n, "per-channel vector of ", v.numel(), " values for ", n, " channels");
+    return v.to(torch::kFloat32).contiguous();
+}
+
+/// Rows per parallel task: enough values that a task outweighs the cost of scheduling it.
+std::int64_t rowGrain(std::int64_t rowLength)
+{
+    return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, rowLength));
+}
+
+void checkBf16(const torch::Tensor& t, const char* what)
+{
+    TORCH_CHECK(t.scalar_type() == torch::kBFloat16 && t.device().is_cpu(), what, " must be a bf16 CPU tensor");
+}
+
+} // namespace
+
+bool bf16InferenceApplies(const torch::Tensor& x)
+{
+    return !at::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32
+        && compat::cpuAutocastDtype() == at::kBFloat16;
+}
+
+torch::Tensor layerNormToBf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              double eps)
+{
+    RECORD_FUNCTION("vitlab::fused::layerNormToBf16", std::vector<c10::IValue>());
+    const auto n = x.size(-1);
+    const auto input = x.to(torch::kFloat32).contiguous();
+    const auto w = weight.defined() ? floatVector(weight, n) : torch::ones({n});
+    const auto b = floatVector(bias, n);
+    auto out = torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
+    const float* in = input.data_ptr<float>();
+    Bf16Bits* dst = bf16Data(out);
+    const float* wp = w.data_ptr<float>();
+    const float* bp = b.data_ptr<float>();
+    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        for (auto r = begin; r < end; ++r)
+            layerNormRow(in + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
+    });
+    return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> addResidualLayerNormToBf16(const torch::Tensor& x, const torch::Tensor& branch,
+                                                                    const torch::Tensor& branchBias,
+                                                                    const torch::Tensor& weight,
+                                                                    const torch::Tensor& bias, double eps)
+{
+    RECORD_FUNCTION("vitlab::fused::addResidualLayerNormToBf16", std::vector<c10::IValue>());
+    checkBf16(branch, "the residual branch");
+    TORCH_CHECK(branch.numel() == x.numel(), "the residual branch has another size than the stream");
+    const auto n = x.size(-1);
+    const auto input = x.to(torch::kFloat32).contiguous();
+    const auto branchIn = branch.contiguous();
+    const auto branchB = floatVector(branchBias, n);
+    const auto w = weight.defined() ? floatVector(weight, n) : torch::ones({n});
+    const auto b = floatVector(bias, n);
+    auto sum = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+    auto normed = torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
+    const float* in = input.data_ptr<float>();
+    const Bf16Bits* br = bf16Data(branchIn);
+    const float* brb = branchB.data_ptr<float>();
+    const float* wp = w.data_ptr<float>();
+    const float* bp = b.data_ptr<float>();
+    float* sump = sum.data_ptr<float>();
+    Bf16Bits* dst = bf16Data(normed);
+    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        for (auto r = begin; r < end; ++r) {
+            addResidualRow(in + r * n, br + r * n, brb, n, sump + r * n);
+            layerNormRow(sump + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
+        }
+    });
+    return {sum, normed};
+}
+
+torch::Tensor addResidual(const torch::Tensor& x, const torch::Tensor& branch, const torch::Tensor& branchBias)
+{
+    RECORD_FUNCTION("vitlab::fused::addResidual", std::vector<c10::IValue>());
+    checkBf16(branch, "the residual branch");
+    TORCH_CHECK(branch.numel() == x.numel(), "the residual branch has another size than the stream");
+    const auto n = x.size(-1);
+    const auto input = x.to(torch::kFloat32).contiguous();
+    const auto branchIn = branch.contiguous();
+    const auto branchB = floatVector(branchBias, n);
+    auto sum = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+    const float* in = input.data_ptr<float>();
+    const Bf16Bits* br = bf16Data(branchIn);
+    const float* brb = branchB.data_ptr<float>();
+    float* sump = sum.data_ptr<float>();
+    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        for (auto r = begin; r < end; ++r)
+            addResidualRow(in + r * n, br + r * n, brb, n, sump + r * n);
+    });
+    return sum;
+}
+
+std::array<torch::Tensor, 3> splitHeads(const torch::Tensor& qkv, const torch::Tensor& bias, std::int64_t batch,
+                                        std::int64_t heads)
+{
+    RECORD_FUNCTION("vitlab::fused::splitHeads", std::vector<c10::IValue>());
+    checkBf16(qkv, "qkv");
+    TORCH_CHECK(qkv.dim() == 2 && qkv.size(1) % (3 * heads) == 0 && qkv.size(0) % batch == 0,
+                "qkv must be (batch*tokens, 3*heads*headDim)");
+    const auto input = qkv.contiguous();
+    const auto width = qkv.size(1);
+    const auto dim = width / 3;
+    const auto headDim = dim / heads;
+    const auto tokens = qkv.size(0) / batch;
+    const auto b = floatVector(bias, width);
+    std::array<torch::Tensor, 3> parts;
+    std::array<Bf16Bits*, 3> dst{};
+    for (std::size_t i = 0; i < 3; ++i) {
+        parts[i] = torch::empty({batch, heads, tokens, headDim}, qkv.options());
+        dst[i] = bf16Data(parts[i]);
+    }
+    const Bf16Bits* src = bf16Data(input);
+    const float* bp = b.data_ptr<float>();
+    // A task per token row, read in order; its 3*heads segments go to their (image, head, token)
+    // rows of q, k and v. (Copying a head's column block for all tokens at a time, strided
+    // reads and contiguous writes, measured 5x slower here.)
+    const auto segments = 3 * heads;
+    at::parallel_for(0, batch * tokens, rowGrain(width), [&](std::int64_t begin, std::int64_t end) {
+        std::vector<Bf16Bits*> targets(static_cast<std::size_t>(segments));
+        for (auto row = begin; row < end; ++row) {
+            const auto image = row / tokens;
+            const auto token = row % tokens;
+            for (std::int64_t segment = 0; segment < segments; ++segment) {
+                const auto part = static_cast<std::size_t>(segment / heads);
+                const auto head = segment % heads;
+                const auto offset = ((image * heads + head) * tokens + token) * headDim;
+                targets[static_cast<std::size_t>(segment)] = dst[part] + offset;
+            }
+            splitTokenRow(src + row * width, bp, segments, headDim, targets.data());
+        }
+    });
+    return parts;
+}
+
+void scaledSoftmax_(torch::Tensor& scores, double scale)
+{
+    RECORD_FUNCTION("vitlab::fused::scaledSoftmax_", std::vector<c10::IValue>());
+    checkBf16(scores, "scores");
+    TORCH_CHECK(scores.is_contiguous() && scale > 0.0, "scaledSoftmax_ needs contiguous scores and a positive scale");
+    const auto n = scores.size(-1);
+    Bf16Bits* data = bf16Data(scores);
+    at::parallel_for(0, scores.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> work(static_cast<std::size_t>(n));
+        for (auto r = begin; r < end; ++r)
+            scaledSoftmaxRow(data + r * n, static_cast<float>(scale), n, work.data());
+    });
+}
+
+void biasGelu_(torch::Tensor& x, const torch::Tensor& bias)
+{
+    RECORD_FUNCTION("vitlab::fused::biasGelu_", std::vector<c10::IValue>());
+    checkBf16(x, "the GELU input");
+    TORCH_CHECK(x.is_contiguous(), "biasGelu_ needs a contiguous input");
+    const auto n = x.size(-1);
+    const auto b = floatVector(bias, n);
+    Bf16Bits* data = bf16Data(x);
+    const float* bp = b.data_ptr<float>();
+    at::parallel_for(0, x.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        for (auto r = begin; r < end; ++r)
+            biasGeluRow(data + r * n, bp, n);
+    });
+}
+
+} // namespace vitlab::fused

@@ -1,0 +1,126 @@
+// The fused bf16 inference kernels against the ATen ops they replace, computed in float32 on the
+// same bf16 inputs: each may differ only by bf16 rounding of its output.
+#include "core/models/fused_bf16.h"
+#include "core/torch_compat.h"
+#include "test_support.h"
+
+#include <QtTest>
+
+using namespace vitlab;
+
+namespace {
+
+torch::Tensor bf16Randn(at::IntArrayRef shape, double scale = 1.0)
+{
+    return (torch::randn(shape) * scale).to(torch::kBFloat16);
+}
+
+/// Within two bf16 roundings (2^-8 relative each) of `expected`, with an absolute floor.
+bool closeInBf16(const torch::Tensor& actual, const torch::Tensor& expected, double absolute = 1e-6)
+{
+    const auto a = actual.to(torch::kFloat64);
+    const auto e = expected.to(torch::kFloat64);
+    return ((a - e).abs() <= e.abs() * (2.0 / 256.0) + absolute).all().item<bool>();
+}
+
+} // namespace
+
+class TestFusedBf16 : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { torch::manual_seed(0); }
+
+    void appliesOnlyToFloat32StreamsUnderBf16AutocastWithoutGradients()
+    {
+        const auto x = torch::randn({2, 3});
+        {
+            torch::NoGradGuard noGrad;
+            QVERIFY(!fused::bf16InferenceApplies(x));
+            compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+            QVERIFY(fused::bf16InferenceApplies(x));
+            QVERIFY(!fused::bf16InferenceApplies(x.to(torch::kBFloat16)));
+        }
+        compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+        QVERIFY(!fused::bf16InferenceApplies(x));
+    }
+
+    void layerNormMatchesAten()
+    {
+        const auto x = torch::randn({5, 7, 192}) * 3 + 1;
+        const auto weight = torch::randn({192});
+        const auto bias = torch::randn({192});
+        const auto expected = torch::layer_norm(x, {192}, weight, bias, 1e-6);
+        const auto actual = fused::layerNormToBf16(x, weight, bias, 1e-6);
+        QCOMPARE(actual.scalar_type(), torch::kBFloat16);
+        QCOMPARE(test::shapeString(actual), test::shapeString(x));
+        QVERIFY(closeInBf16(actual, expected, 1e-4));
+    }
+
+    void residualAddAndNormMatchAten()
+    {
+        const auto x = torch::randn({3, 11, 48});
+        const auto branch = bf16Randn({33, 48});
+        const auto branchBias = torch::randn({48});
+        const auto weight = torch::randn({48});
+        const auto bias = torch::randn({48});
+        const auto sum = x + branch.to(torch::kFloat32).view_as(x) + branchBias;
+        const auto [actualSum, normed] = fused::addResidualLayerNormToBf16(x, branch, branchBias, weight, bias, 1e-5);
+        QCOMPARE(actualSum.scalar_type(), torch::kFloat32);
+        QVERIFY(torch::allclose(actualSum, sum, 1e-6, 1e-6));
+        QVERIFY(closeInBf16(normed, torch::layer_norm(sum, {48}, weight, bias, 1e-5), 1e-4));
+        QVERIFY(torch::allclose(fused::addResidual(x, branch, {}), x + branch.to(torch::kFloat32).view_as(x)));
+    }
+
+    void splitHeadsMatchesReshapeAndPermute()
+    {
+        const std::int64_t batch = 2, tokens = 5, heads = 3, headDim = 4;
+        const auto qkv = bf16Randn({batch * tokens, 3 * heads * headDim});
+        const auto bias = torch::randn({3 * heads * headDim});
+        const auto expected = (qkv.to(torch::kFloat32) + bias)
+                                  .reshape({batch, tokens, 3, heads, headDim})
+                                  .permute({2, 0, 3, 1, 4});
+        const auto parts = fused::splitHeads(qkv, bias, batch, heads);
+        for (std::int64_t i = 0; i < 3; ++i) {
+            const auto& part = parts[static_cast<std::size_t>(i)];
+            QVERIFY(part.is_contiguous());
+            QCOMPARE(test::shapeString(part), QStringLiteral("(2, 3, 5, 4)"));
+            QVERIFY(closeInBf16(part, expected[i]));
+        }
+        const auto unbiased = fused::splitHeads(qkv, {}, batch, heads);
+        QVERIFY(torch::equal(unbiased[2], qkv.reshape({batch, tokens, 3, heads, headDim}).permute({2, 0, 3, 1, 4})[2]));
+    }
+
+    void scaledSoftmaxMatchesAten_data()
+    {
+        QTest::addColumn<double>("offset");
+        QTest::newRow("mixed signs") << 0.0;
+        QTest::newRow("all negative") << -300.0;
+        QTest::newRow("all positive") << 300.0;
+    }
+    void scaledSoftmaxMatchesAten()
+    {
+        QFETCH(double, offset);
+        // 197 keys: a length no vector width divides, so the tails run too.
+        auto scores = (torch::randn({2, 3, 197, 197}) * 8.0 + offset).to(torch::kBFloat16);
+        const auto expected = (scores.to(torch::kFloat32) * 0.125).softmax(-1);
+        fused::scaledSoftmax_(scores, 0.125);
+        QVERIFY(closeInBf16(scores, expected, 1e-7));
+        QVERIFY(torch::allclose(scores.to(torch::kFloat32).sum(-1), torch::ones({2, 3, 197}), 0.0, 1e-2));
+    }
+
+    void biasGeluMatchesExactGelu()
+    {
+        // Every sign and size of input, including the tails where GELU is 0 or x.
+        auto x = (torch::linspace(-12.0, 12.0, 3001).unsqueeze(1) + torch::randn({20}) * 0.01)
+                     .to(torch::kBFloat16)
+                     .contiguous();
+        const auto bias = torch::randn({20});
+        const auto expected = torch::gelu(x.to(torch::kFloat32) + bias);
+        fused::biasGelu_(x, bias);
+        QVERIFY(closeInBf16(x, expected, 2e-6));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFusedBf16)
+#include "tst_fused_bf16.moc"
