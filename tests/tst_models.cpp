@@ -3,6 +3,7 @@
 #include "core/io/safetensors.h"
 #include "core/models/deit.h"
 #include "core/models/registry.h"
+#include "core/torch_compat.h"
 #include "core/models/vit.h"
 #include "core/models/weights.h"
 #include "test_support.h"
@@ -61,6 +62,36 @@ private Q_SLOTS:
         }
         QCOMPARE(parameterCount(spec), countParameters(*model));
         QVERIFY(macsPerImage(spec) > 0);
+    }
+
+    // The trainer's default precision on this CPU: every family's small presets must train under
+    // bfloat16 autocast (norms fed by convolutions or linear layers used to refuse it).
+    void everySmallPresetTrainsInBfloat16_data()
+    {
+        QTest::addColumn<QString>("name");
+        for (const auto& spec : ModelRegistry::instance().models()) {
+            if (spec.input.size[0] <= 64)
+                QTest::newRow(spec.name.c_str()) << QString::fromStdString(spec.name);
+        }
+    }
+    void everySmallPresetTrainsInBfloat16()
+    {
+        QFETCH(QString, name);
+        auto spec = withNumClasses(ModelRegistry::instance().model(name.toStdString()), 5);
+        auto model = createModel(spec);
+        model->train();
+        const auto images = torch::randn({2, spec.input.channels, spec.input.size[0], spec.input.size[1]});
+        torch::Tensor loss;
+        {
+            compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+            loss = model->forward(images).to(torch::kFloat32).logsumexp(1).sum();
+        }
+        QVERIFY(std::isfinite(loss.item<double>()));
+        loss.backward();
+        for (const auto& item : model->named_parameters()) {
+            QVERIFY2(item.value().grad().defined(), item.key().c_str());
+            QCOMPARE(item.value().grad().scalar_type(), torch::kFloat32);
+        }
     }
 
     void unknownNamesSuggestAlternatives()

@@ -132,7 +132,7 @@ GroupNormActImpl::GroupNormActImpl(std::int64_t channels, bool applyAct)
 
 torch::Tensor GroupNormActImpl::forward(const torch::Tensor& x)
 {
-    auto y = torch::group_norm(x, kGroups, weight, bias, 1e-5);
+    auto y = torch::group_norm(normInput(x, weight), kGroups, weight, bias, 1e-5);
     return m_applyAct ? torch::relu(y) : y;
 }
 

@@ -24,6 +24,15 @@ inline torch::Tensor applyLinear(const torch::nn::Linear& layer, const torch::Te
     return torch::linear(x, layer->weight, layer->bias);
 }
 
+/// The input of a norm in the norm's own precision. Under CPU autocast, LibTorch 1.13 returns
+/// bfloat16 from convolutions and linear layers but runs LayerNorm and GroupNorm as they come,
+/// and they refuse bfloat16 input with float32 weights; norms then run in float32, as autocast
+/// does on CUDA.
+inline torch::Tensor normInput(const torch::Tensor& x, const torch::Tensor& normWeight)
+{
+    return normWeight.defined() && x.scalar_type() != normWeight.scalar_type() ? x.to(normWeight.scalar_type()) : x;
+}
+
 /// timm's init for Linear layers in transformers: truncated normal weights (std 0.02), zero bias.
 void initLinearTimm(torch::nn::Linear& linear);
 

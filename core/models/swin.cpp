@@ -341,7 +341,9 @@ torch::Tensor PatchMergingImpl::forward(const torch::Tensor& x)
     const auto merged = x.reshape({batch, x.size(1) / 2, 2, x.size(2) / 2, 2, channels})
                             .permute({0, 1, 3, 4, 2, 5})
                             .flatten(3);
-    return applyLinear(reduction, norm(merged));
+    // Back to the parameters' precision: under autocast the reduction returns bfloat16, and the
+    // next stage's residual stream and norms work in float32.
+    return normInput(applyLinear(reduction, norm(merged)), norm->weight);
 }
 
 SwinTransformerStageImpl::SwinTransformerStageImpl(const SwinOptions& options, std::int64_t stage,
@@ -379,7 +381,7 @@ SwinPatchEmbedImpl::SwinPatchEmbedImpl(std::int64_t patchSize, std::int64_t inCh
 
 torch::Tensor SwinPatchEmbedImpl::forward(const torch::Tensor& images)
 {
-    return norm(proj(images).permute({0, 2, 3, 1}));
+    return norm(normInput(proj(images).permute({0, 2, 3, 1}), norm->weight));
 }
 
 SwinClassifierHeadImpl::SwinClassifierHeadImpl(std::int64_t features, std::int64_t classes, double dropRate)

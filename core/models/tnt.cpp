@@ -123,7 +123,8 @@ std::pair<torch::Tensor, torch::Tensor> TntBlockImpl::forward(const torch::Tenso
 
     const auto batch = patchesIn.size(0);
     const auto numPatches = patchesIn.size(1) - 1;
-    const auto fromPixels = norm2_proj(applyLinear(proj, norm1_proj(pixels.reshape({batch, numPatches, -1}))));
+    const auto fromPixels = norm2_proj(
+        normInput(applyLinear(proj, norm1_proj(pixels.reshape({batch, numPatches, -1}))), norm2_proj->weight));
     auto patches = torch::cat({patchesIn.narrow(1, 0, 1), patchesIn.narrow(1, 1, numPatches) + fromPixels}, 1);
     patches = patches + drop_path(attn_out(norm_out(patches)));
     patches = patches + drop_path(mlp(norm_mlp(patches)));
@@ -205,7 +206,8 @@ torch::Tensor TntImpl::forward_features(const torch::Tensor& images)
     checkImageBatch(*this, images);
     const auto batch = images.size(0);
     auto pixels = pixel_embed(images, pixel_pos);
-    auto patches = norm2_proj(applyLinear(proj, norm1_proj(pixels.reshape({batch, m_options.numPatches(), -1}))));
+    auto patches = norm2_proj(
+        normInput(applyLinear(proj, norm1_proj(pixels.reshape({batch, m_options.numPatches(), -1}))), norm2_proj->weight));
     patches = torch::cat({cls_token.expand({batch, -1, -1}), patches}, 1) + patch_pos;
     patches = applyDropout(patches, m_options.pos_drop_rate, is_training());
     for (const auto& block : *blocks)
