@@ -100,7 +100,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x)
     const auto batch = x.size(0);
     const auto tokens = x.size(1);
     const auto dim = x.size(2);
-    const auto qkvSplit = applyLinear(qkv, x).reshape({batch, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    // unbind, not three selects: each select's backward fills a zero tensor the size of all of
+    // qkv, unbind's backward stacks the three gradients once.
+    const auto qkvSplit =
+        applyLinear(qkv, x).reshape({batch, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4}).unbind(0);
     auto q = qkvSplit[0];
     auto k = qkvSplit[1];
     const auto v = qkvSplit[2];

@@ -256,7 +256,7 @@ torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& x, const torch::
 {
     const auto batchWindows = x.size(0);
     const auto tokens = x.size(1);
-    const auto qkvSplit = applyLinear(qkv, x).reshape({batchWindows, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    const auto qkvSplit = applyLinear(qkv, x).reshape({batchWindows, tokens, 3, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4}).unbind(0);
     const auto q = qkvSplit[0];
     const auto k = qkvSplit[1];
     const auto v = qkvSplit[2];

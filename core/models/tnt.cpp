@@ -82,7 +82,7 @@ torch::Tensor TntAttentionImpl::forward(const torch::Tensor& x)
 {
     const auto batch = x.size(0);
     const auto tokens = x.size(1);
-    const auto qkSplit = applyLinear(qk, x).reshape({batch, tokens, 2, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4});
+    const auto qkSplit = applyLinear(qk, x).reshape({batch, tokens, 2, m_numHeads, m_headDim}).permute({2, 0, 3, 1, 4}).unbind(0);
     const auto q = qkSplit[0];
     const auto k = qkSplit[1];
     const auto values = applyLinear(v, x).reshape({batch, tokens, m_numHeads, m_headDim}).permute({0, 2, 1, 3});
