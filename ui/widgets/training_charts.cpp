@@ -1,0 +1,177 @@
+#include "ui/widgets/training_charts.h"
+
+#include "ui/plot.h"
+
+#include <QGridLayout>
+
+#include <cmath>
+
+namespace vitlab::ui {
+
+namespace {
+
+constexpr double kSmoothing = 0.95;
+
+QCPGraph* addGraph(QCustomPlot* plot, const QString& name, const QColor& colour, double width = 1.5,
+                   QCPScatterStyle::ScatterShape scatter = QCPScatterStyle::ssNone)
+{
+    QCPGraph* graph = plot->addGraph();
+    graph->setName(name);
+    graph->setPen(QPen(colour, width));
+    graph->setAdaptiveSampling(true);
+    if (scatter != QCPScatterStyle::ssNone)
+        graph->setScatterStyle(QCPScatterStyle(scatter, colour, colour, 6));
+    return graph;
+}
+
+QCustomPlot* makePlot(QWidget* parent, const QString& name, const QString& xLabel, const QString& yLabel)
+{
+    auto* plot = new QCustomPlot(parent);
+    plot->setObjectName(name);
+    plot->xAxis->setLabel(xLabel);
+    plot->yAxis->setLabel(yLabel);
+    plot->legend->setVisible(true);
+    plot->legend->setBrush(QColor(255, 255, 255, 200));
+    plot->legend->setFont(QFont(plot->font().family(), 8));
+    plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    // Curves of 100 000 points stay fluid: no antialiasing of graphs while dragging.
+    plot->setNoAntialiasingOnDrag(true);
+    plot->setMinimumHeight(110);
+    return plot;
+}
+
+} // namespace
+
+TrainingCharts::TrainingCharts(QWidget* parent)
+    : QWidget(parent)
+    , m_lossPlot(makePlot(this, QStringLiteral("lossPlot"), tr("step"), tr("loss")))
+    , m_accuracyPlot(makePlot(this, QStringLiteral("accuracyPlot"), tr("epoch"), tr("accuracy (%)")))
+    , m_lrPlot(makePlot(this, QStringLiteral("learningRatePlot"), tr("step"), tr("learning rate")))
+{
+    m_stepLoss = addGraph(m_lossPlot, tr("step loss"), QColor(31, 119, 180, 70), 1.0);
+    m_smoothLoss = addGraph(m_lossPlot, tr("smoothed"), QColor(31, 119, 180), 2.0);
+    m_epochTrainLoss = addGraph(m_lossPlot, tr("epoch train"), QColor(44, 160, 44), 1.5, QCPScatterStyle::ssCircle);
+    m_epochValLoss = addGraph(m_lossPlot, tr("validation"), QColor(214, 39, 40), 1.5, QCPScatterStyle::ssDiamond);
+    m_lossPlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+
+    m_trainAccuracy = addGraph(m_accuracyPlot, tr("train"), QColor(44, 160, 44), 1.5, QCPScatterStyle::ssCircle);
+    m_valTop1 = addGraph(m_accuracyPlot, tr("validation top-1"), QColor(214, 39, 40), 2.0, QCPScatterStyle::ssDiamond);
+    m_valTop5 = addGraph(m_accuracyPlot, tr("validation top-5"), QColor(255, 127, 14), 1.0, QCPScatterStyle::ssSquare);
+    m_accuracyPlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+    m_accuracyPlot->yAxis->setRange(0, 100);
+
+    m_lr = addGraph(m_lrPlot, tr("learning rate"), QColor(148, 103, 189), 1.5);
+    m_lrPlot->legend->setVisible(false);
+    m_lrPlot->yAxis->setNumberFormat(QStringLiteral("eb"));
+    m_lrPlot->yAxis->setNumberPrecision(1);
+
+    auto* layout = new QGridLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_lossPlot, 0, 0, 1, 2);
+    layout->addWidget(m_accuracyPlot, 1, 0);
+    layout->addWidget(m_lrPlot, 1, 1);
+    layout->setRowStretch(0, 3);
+    layout->setRowStretch(1, 2);
+
+    m_replotTimer.setSingleShot(true);
+    m_replotTimer.setInterval(kReplotIntervalMs);
+    connect(&m_replotTimer, &QTimer::timeout, this, &TrainingCharts::replotNow);
+}
+
+void TrainingCharts::clear()
+{
+    for (QCustomPlot* plot : {m_lossPlot, m_accuracyPlot, m_lrPlot})
+        for (int i = 0; i < plot->graphCount(); ++i)
+            plot->graph(i)->data()->clear();
+    m_ema = 0.0;
+    m_emaWeight = 0.0;
+    scheduleReplot();
+}
+
+void TrainingCharts::addStepPoint(double step, double loss, double lr)
+{
+    if (!std::isfinite(loss))
+        return;
+    m_stepLoss->addData(step, loss);
+    m_ema = kSmoothing * m_ema + (1.0 - kSmoothing) * loss;
+    m_emaWeight = kSmoothing * m_emaWeight + (1.0 - kSmoothing);
+    m_smoothLoss->addData(step, m_ema / m_emaWeight);
+    m_lr->addData(step, lr);
+}
+
+void TrainingCharts::addEpochPoint(double step, double epoch, double trainLoss, double trainAccuracy,
+                                   double validationLoss, double top1, double top5)
+{
+    m_epochTrainLoss->addData(step, trainLoss);
+    m_epochValLoss->addData(step, validationLoss);
+    m_trainAccuracy->addData(epoch, 100.0 * trainAccuracy);
+    m_valTop1->addData(epoch, 100.0 * top1);
+    m_valTop5->addData(epoch, 100.0 * top5);
+}
+
+void TrainingCharts::addSteps(const QVector<StepReport>& steps)
+{
+    for (const StepReport& step : steps)
+        addStepPoint(static_cast<double>(step.step), step.loss, step.learningRate);
+    scheduleReplot();
+}
+
+void TrainingCharts::addEpoch(const EpochReport& e)
+{
+    addEpochPoint(static_cast<double>(e.step), e.epoch, e.trainLoss, e.trainAccuracy, e.validationLoss,
+                  e.validationTop1, e.validationTop5);
+    scheduleReplot();
+}
+
+void TrainingCharts::showHistory(const std::vector<MetricsRow>& rows)
+{
+    clear();
+    for (const MetricsRow& row : rows) {
+        if (row.kind == "epoch")
+            addEpochPoint(static_cast<double>(row.step), row.epoch, row.loss, row.trainAccuracy, row.validationLoss,
+                          row.validationTop1, row.validationTop5);
+        else
+            addStepPoint(static_cast<double>(row.step), row.loss, row.learningRate);
+    }
+    scheduleReplot();
+}
+
+void TrainingCharts::scheduleReplot()
+{
+    // Armed by the first point after a repaint and never pushed back, so a steady stream of
+    // points still repaints every 40 ms rather than never.
+    if (!m_replotTimer.isActive())
+        m_replotTimer.start();
+}
+
+void TrainingCharts::replotNow()
+{
+    m_replotTimer.stop();
+    for (QCustomPlot* plot : {m_lossPlot, m_lrPlot}) {
+        plot->rescaleAxes();
+        if (plot->xAxis->range().size() < 1)
+            plot->xAxis->setRange(0, std::max(1.0, plot->xAxis->range().upper));
+    }
+    bool found = false;
+    const QCPRange loss = m_smoothLoss->data()->valueRange(found);
+    if (found) {
+        // Raw step losses spike; frame the smoothed curve and the epoch points, with room above.
+        bool any = false;
+        QCPRange range = loss;
+        for (QCPGraph* g : {m_epochTrainLoss, m_epochValLoss}) {
+            const QCPRange r = g->data()->valueRange(any);
+            if (any)
+                range.expand(r);
+        }
+        m_lossPlot->yAxis->setRange(0, range.upper * 1.25);
+    }
+    m_accuracyPlot->xAxis->rescale();
+    const QCPRange epochs = m_accuracyPlot->xAxis->range();
+    m_accuracyPlot->xAxis->setRange(std::min(epochs.lower, 1.0) - 0.2, std::max(epochs.upper, 2.0) + 0.2);
+    m_accuracyPlot->yAxis->setRange(0, 100);
+    for (QCustomPlot* plot : {m_lossPlot, m_accuracyPlot, m_lrPlot})
+        plot->replot(QCustomPlot::rpQueuedRefresh);
+    ++m_replots;
+}
+
+} // namespace vitlab::ui
