@@ -104,6 +104,7 @@ DataPage::DataPage(QWidget* parent)
     m_cancelScan->setVisible(false);
 
     m_classTable->setHorizontalHeaderLabels({tr("Class"), tr("Training"), tr("Validation"), tr("Total")});
+    m_classTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_classTable->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     m_classTable->verticalHeader()->setVisible(false);
     m_classTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -114,9 +115,14 @@ DataPage::DataPage(QWidget* parent)
 
     m_chart->setMinimumHeight(140);
     m_chart->yAxis->setLabel(tr("images"));
+    // The legend sits above the bars, not on them.
     m_chart->legend->setVisible(true);
     m_chart->legend->setFont(QFont(font().family(), 8));
-    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    m_chart->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    m_chart->legend->setBorderPen(Qt::NoPen);
+    m_chart->plotLayout()->insertRow(0);
+    m_chart->plotLayout()->addElement(0, 0, m_chart->legend);
+    m_chart->plotLayout()->setRowStretchFactor(0, 0.001);
 
     m_problems->setHeaderLabels({tr("Problem"), tr("Details")});
     m_problems->header()->setSectionResizeMode(0, QHeaderView::Interactive);
@@ -164,6 +170,8 @@ DataPage::DataPage(QWidget* parent)
     body->addWidget(m_tabs);
     body->setStretchFactor(0, 2);
     body->setStretchFactor(1, 3);
+    body->setSizes({420, 600});
+    left->setSizes({340, 220});
 
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(m_summary);

@@ -187,6 +187,14 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     auto* runForm = new QFormLayout(runBox);
     runForm->addRow(tr("Device:"), m_device);
     runForm->addRow(tr("Precision:"), m_precision);
+    if (!runtime.cudaAvailable) {
+        auto* cudaNote = new QLabel(tr("The CUDA GPU choice is disabled: %1")
+                                        .arg(QString::fromStdString(runtime.cudaUnavailableReason)), this);
+        cudaNote->setObjectName(QStringLiteral("cudaNote"));
+        cudaNote->setWordWrap(true);
+        cudaNote->setEnabled(false); // drawn greyed, as a remark
+        runForm->addRow(QString(), cudaNote);
+    }
 
     auto* suggestionRow = new QHBoxLayout;
     suggestionRow->addWidget(m_suggestion, 1);
@@ -222,10 +230,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
         const QString name = m_size->currentData().toString();
         for (const auto& m : m_models) {
             if (QString::fromStdString(m.name) == name) {
-                m_description->setText(tr("%1 · reads %2 images · %3 px by default")
-                                           .arg(QString::fromStdString(m.description),
-                                                m.channels == 1 ? tr("grey") : tr("colour"))
-                                           .arg(m.imageSize));
+                m_description->setText(QString::fromStdString(m.description));
                 m_imageSize->setSingleStep(static_cast<int>(m.patchSize));
                 m_imageSize->setValue(static_cast<int>(m.imageSize));
             }

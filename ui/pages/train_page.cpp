@@ -193,7 +193,9 @@ void TrainPage::showHistory(const QString& runName, const std::vector<MetricsRow
 void TrainPage::onRunStarted(const RunStarted& run)
 {
     m_charts->clear();
+    m_charts->setEpochs(run.epochs);
     m_totalSteps = run.totalSteps;
+    m_plan->setText(tr("Training %1").arg(QString::fromStdString(run.modelName)));
     m_runInfo->setText(tr("%1 on %2 (%3) · %4 M parameters (%5 M trainable) · %6 training and %7 validation "
                           "images in %8 classes · %9 epochs of %10 steps\nRun folder: %11")
                            .arg(QString::fromStdString(run.modelName), QString::fromStdString(run.device),

@@ -24,7 +24,7 @@ QVariant ImageGridModel::data(const QModelIndex& index, int role) const
     case Qt::ToolTipRole:
         return m_items[row].toolTip.isEmpty() ? m_items[row].source : m_items[row].toolTip;
     case Qt::DecorationRole:
-        return m_thumbnails[row].isNull() ? QVariant() : QVariant(m_thumbnails[row]);
+        return m_thumbnails[row].isNull() ? QVariant(m_placeholder) : QVariant(m_thumbnails[row]);
     case Qt::ForegroundRole:
         return m_items[row].flagged ? QVariant(QColor(190, 40, 40)) : QVariant();
     case SourceRole:
@@ -81,6 +81,9 @@ ImageGrid::ImageGrid(QWidget* parent, int thumbnailSize)
     , m_model(new ImageGridModel(this))
     , m_thumbnailSize(thumbnailSize)
 {
+    QImage placeholder(thumbnailSize, thumbnailSize, QImage::Format_RGB32);
+    placeholder.fill(QColor(235, 235, 235));
+    m_model->setPlaceholder(placeholder);
     setModel(m_model);
     setViewMode(QListView::IconMode);
     setResizeMode(QListView::Adjust);
@@ -111,7 +114,10 @@ QImage ImageGrid::decode(const QString& source, int maxSide)
 {
     try {
         const auto decoded = vitlab::loadSourceImage(source.toStdString(), 3);
-        QImage image(decoded.pixels.data(), decoded.width, decoded.height, decoded.width * 3, QImage::Format_RGB888);
+        // IDX sources come back grey whatever was asked.
+        const bool grey = decoded.channels == 1;
+        QImage image(decoded.pixels.data(), decoded.width, decoded.height, decoded.width * decoded.channels,
+                     grey ? QImage::Format_Grayscale8 : QImage::Format_RGB888);
         // Scale (or copy) while `decoded` still owns the pixels.
         if (decoded.width <= maxSide && decoded.height <= maxSide)
             return decoded.width < maxSide / 2 ? image.scaled(maxSide, maxSide, Qt::KeepAspectRatio, Qt::FastTransformation)

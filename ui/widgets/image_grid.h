@@ -37,8 +37,11 @@ public:
     void setCaptions(const QStringList& captions, const QVector<bool>& flagged);
     const GridItem& item(int row) const { return m_items[static_cast<std::size_t>(row)]; }
     int thumbnailCount() const { return m_thumbnailCount; }
+    /// Shown until an item's thumbnail arrives; it also fixes the item size of the uniform grid.
+    void setPlaceholder(const QImage& placeholder) { m_placeholder = placeholder; }
 
 private:
+    QImage m_placeholder;
     std::vector<GridItem> m_items;
     std::vector<QImage> m_thumbnails;
     int m_thumbnailCount = 0;

@@ -4,6 +4,8 @@
 
 #include <QGridLayout>
 
+#include <algorithm>
+
 #include <cmath>
 
 namespace vitlab::ui {
@@ -34,7 +36,9 @@ QCustomPlot* makePlot(QWidget* parent, const QString& name, const QString& xLabe
     plot->legend->setBrush(QColor(255, 255, 255, 200));
     plot->legend->setFont(QFont(plot->font().family(), 8));
     plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    // Curves of 100 000 points stay fluid: no antialiasing of graphs while dragging.
+    // Curves of 100 000 points stay fluid: wide polylines take QPainter's slow stroker (seconds
+    // for a noisy curve) unless drawn as fast polylines; no antialiasing while dragging.
+    plot->setPlottingHint(QCP::phFastPolylines, true);
     plot->setNoAntialiasingOnDrag(true);
     plot->setMinimumHeight(110);
     return plot;
@@ -50,6 +54,7 @@ TrainingCharts::TrainingCharts(QWidget* parent)
 {
     m_stepLoss = addGraph(m_lossPlot, tr("step loss"), QColor(31, 119, 180, 70), 1.0);
     m_smoothLoss = addGraph(m_lossPlot, tr("smoothed"), QColor(31, 119, 180), 2.0);
+    m_stepLoss->setPen(QPen(QColor(31, 119, 180, 70), 0)); // cosmetic: the fast path for the noisy curve
     m_epochTrainLoss = addGraph(m_lossPlot, tr("epoch train"), QColor(44, 160, 44), 1.5, QCPScatterStyle::ssCircle);
     m_epochValLoss = addGraph(m_lossPlot, tr("validation"), QColor(214, 39, 40), 1.5, QCPScatterStyle::ssDiamond);
     m_lossPlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
@@ -85,7 +90,14 @@ void TrainingCharts::clear()
             plot->graph(i)->data()->clear();
     m_ema = 0.0;
     m_emaWeight = 0.0;
-    scheduleReplot();
+    m_epochs = 0;
+    scheduleReplot(AllDirty);
+}
+
+void TrainingCharts::setEpochs(int epochs)
+{
+    m_epochs = epochs;
+    scheduleReplot(AccuracyDirty);
 }
 
 void TrainingCharts::addStepPoint(double step, double loss, double lr)
@@ -113,14 +125,14 @@ void TrainingCharts::addSteps(const QVector<StepReport>& steps)
 {
     for (const StepReport& step : steps)
         addStepPoint(static_cast<double>(step.step), step.loss, step.learningRate);
-    scheduleReplot();
+    scheduleReplot(LossDirty | RateDirty);
 }
 
 void TrainingCharts::addEpoch(const EpochReport& e)
 {
     addEpochPoint(static_cast<double>(e.step), e.epoch, e.trainLoss, e.trainAccuracy, e.validationLoss,
                   e.validationTop1, e.validationTop5);
-    scheduleReplot();
+    scheduleReplot(LossDirty | AccuracyDirty);
 }
 
 void TrainingCharts::showHistory(const std::vector<MetricsRow>& rows)
@@ -132,45 +144,69 @@ void TrainingCharts::showHistory(const std::vector<MetricsRow>& rows)
                           row.validationTop1, row.validationTop5);
         else
             addStepPoint(static_cast<double>(row.step), row.loss, row.learningRate);
+        if (row.kind == "epoch")
+            m_epochs = std::max(m_epochs, row.epoch);
     }
-    scheduleReplot();
+    scheduleReplot(AllDirty);
 }
 
-void TrainingCharts::scheduleReplot()
+void TrainingCharts::scheduleReplot(int dirty)
 {
+    m_dirty |= dirty;
     // Armed by the first point after a repaint and never pushed back, so a steady stream of
     // points still repaints every 40 ms rather than never.
     if (!m_replotTimer.isActive())
         m_replotTimer.start();
 }
 
+void TrainingCharts::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty)
+        replotNow();
+}
+
 void TrainingCharts::replotNow()
 {
     m_replotTimer.stop();
-    for (QCustomPlot* plot : {m_lossPlot, m_lrPlot}) {
-        plot->rescaleAxes();
-        if (plot->xAxis->range().size() < 1)
-            plot->xAxis->setRange(0, std::max(1.0, plot->xAxis->range().upper));
-    }
-    bool found = false;
-    const QCPRange loss = m_smoothLoss->data()->valueRange(found);
-    if (found) {
+    // Hidden charts keep their points and draw when shown: on two cores every repaint we skip is
+    // time the training gets.
+    if (!isVisible() || m_dirty == 0)
+        return;
+    if (m_dirty & LossDirty) {
+        m_lossPlot->xAxis->rescale();
+        if (m_lossPlot->xAxis->range().size() < 1)
+            m_lossPlot->xAxis->setRange(0, std::max(1.0, m_lossPlot->xAxis->range().upper));
+        bool found = false;
+        QCPRange range = m_smoothLoss->data()->valueRange(found);
         // Raw step losses spike; frame the smoothed curve and the epoch points, with room above.
-        bool any = false;
-        QCPRange range = loss;
         for (QCPGraph* g : {m_epochTrainLoss, m_epochValLoss}) {
+            bool any = false;
             const QCPRange r = g->data()->valueRange(any);
-            if (any)
-                range.expand(r);
+            if (any) {
+                range = found ? QCPRange(std::min(range.lower, r.lower), std::max(range.upper, r.upper)) : r;
+                found = true;
+            }
         }
-        m_lossPlot->yAxis->setRange(0, range.upper * 1.25);
+        m_lossPlot->yAxis->setRange(0, found ? range.upper * 1.25 : 1.0);
+        m_lossPlot->replot(QCustomPlot::rpQueuedRefresh);
     }
-    m_accuracyPlot->xAxis->rescale();
-    const QCPRange epochs = m_accuracyPlot->xAxis->range();
-    m_accuracyPlot->xAxis->setRange(std::min(epochs.lower, 1.0) - 0.2, std::max(epochs.upper, 2.0) + 0.2);
-    m_accuracyPlot->yAxis->setRange(0, 100);
-    for (QCustomPlot* plot : {m_lossPlot, m_accuracyPlot, m_lrPlot})
-        plot->replot(QCustomPlot::rpQueuedRefresh);
+    if (m_dirty & AccuracyDirty) {
+        bool found = false;
+        const QCPRange epochs = m_valTop1->data()->keyRange(found);
+        const double last = std::max({2.0, static_cast<double>(m_epochs), found ? epochs.upper : 0.0});
+        m_accuracyPlot->xAxis->setRange(0.5, last + 0.5);
+        m_accuracyPlot->yAxis->setRange(0, 100);
+        m_accuracyPlot->replot(QCustomPlot::rpQueuedRefresh);
+    }
+    if (m_dirty & RateDirty) {
+        m_lrPlot->rescaleAxes();
+        if (m_lrPlot->xAxis->range().size() < 1)
+            m_lrPlot->xAxis->setRange(0, std::max(1.0, m_lrPlot->xAxis->range().upper));
+        m_lrPlot->yAxis->setRangeLower(0);
+        m_lrPlot->replot(QCustomPlot::rpQueuedRefresh);
+    }
+    m_dirty = 0;
     ++m_replots;
 }
 

@@ -22,6 +22,8 @@ public:
     explicit TrainingCharts(QWidget* parent = nullptr);
 
     void clear();
+    /// The run's epoch count, so the accuracy axis spans the whole run from the start.
+    void setEpochs(int epochs);
     void addSteps(const QVector<StepReport>& steps);
     void addEpoch(const EpochReport& epoch);
     /// Shows a finished or interrupted run's metrics.csv rows.
@@ -38,8 +40,12 @@ public:
     /// Draws now instead of waiting for the timer (for screenshots).
     void replotNow();
 
+protected:
+    void showEvent(QShowEvent* event) override;
+
 private:
-    void scheduleReplot();
+    enum Dirty { LossDirty = 1, AccuracyDirty = 2, RateDirty = 4, AllDirty = 7 };
+    void scheduleReplot(int dirty);
     void addStepPoint(double step, double loss, double lr);
     void addEpochPoint(double step, double epoch, double trainLoss, double trainAccuracy, double validationLoss,
                        double top1, double top5);
@@ -60,6 +66,8 @@ private:
     double m_ema = 0.0;
     double m_emaWeight = 0.0;
     int m_replots = 0;
+    int m_dirty = 0;
+    int m_epochs = 0;
 };
 
 } // namespace vitlab::ui
