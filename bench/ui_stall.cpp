@@ -16,6 +16,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QTimer>
 
 #include <algorithm>
@@ -53,8 +54,11 @@ int main(int argc, char** argv)
     window.openDataset(QStringLiteral("fashion-mnist"));
     QElapsedTimer wait;
     wait.start();
-    while (!window.dataPage()->isScanned() && wait.elapsed() < 120000)
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+    while (!window.dataPage()->isScanned() && wait.elapsed() < 120000) {
+        QEventLoop loop;
+        QTimer::singleShot(20, &loop, &QEventLoop::quit);
+        loop.exec();
+    }
     window.modelPage()->setModel(parser.value(modelOption));
     window.modelPage()->setEpochs(parser.value(epochsOption).toInt());
     window.showPage(MainWindow::Page::Train);

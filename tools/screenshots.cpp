@@ -17,10 +17,13 @@
 #include "ui/widgets/training_charts.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QImage>
+#include <QTimer>
 #include <QTreeWidget>
 
 #include <cstdio>
@@ -37,7 +40,10 @@ bool waitFor(const std::function<bool()>& done, int timeoutMs)
     while (!done()) {
         if (timer.elapsed() > timeoutMs)
             return false;
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+        // Sleep in the event loop: a processEvents() spin would take a core from the training.
+        QEventLoop loop;
+        QTimer::singleShot(20, &loop, &QEventLoop::quit);
+        loop.exec();
     }
     return true;
 }
@@ -77,6 +83,7 @@ QStringList writeTestImages(const QString& folder, int count)
 
 int main(int argc, char** argv)
 {
+    vitlab::reexecWithTunedThreading(argv);
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("ViTLabScreenshots"));
     QApplication::setApplicationName(QStringLiteral("ViTLab"));
@@ -146,12 +153,23 @@ int main(int argc, char** argv)
     waitFor([&] { return window.predictPage()->images()->loadedCount() == files.size(); }, 30000);
     grab(window, out + QStringLiteral("/screenshot-predict.png"));
 
-    // Runs: every run compared
+    // Runs: a second run, stopped early (so it can be resumed), compared with the first.
+    window.modelPage()->setEpochs(1);
+    if (window.startTraining()) {
+        waitFor([&] { return loss->dataCount() >= 120 || !worker->isRunning(); }, 30 * 60000);
+        worker->requestStop();
+        waitFor([&] { return !worker->isRunning(); }, 10 * 60000);
+    }
     window.showPage(MainWindow::Page::Runs);
     window.runsPage()->refresh();
     QStringList runs;
-    for (int i = 0; i < window.runsPage()->runList()->topLevelItemCount() && i < 4; ++i)
-        runs << window.runsPage()->runList()->topLevelItem(i)->data(0, Qt::UserRole + 1).toString();
+    QTreeWidget* list = window.runsPage()->runList();
+    for (int i = 0; i < list->topLevelItemCount() && i < 4; ++i) {
+        runs << list->topLevelItem(i)->data(0, Qt::UserRole + 1).toString();
+        list->topLevelItem(i)->setSelected(i == 0);
+    }
+    if (auto* metric = window.runsPage()->findChild<QComboBox*>())
+        metric->setCurrentIndex(2); // the step loss: both runs have one
     window.runsPage()->compare(runs);
     waitFor([&] { return !window.runsPage()->isLoading(); }, 30000);
     grab(window, out + QStringLiteral("/screenshot-runs.png"));

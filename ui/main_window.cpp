@@ -280,11 +280,11 @@ void MainWindow::updatePlan()
         return;
     }
     const TrainConfig config = m_modelPage->trainConfig();
-    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3: %4 epochs, batch %5, learning rate %6.")
+    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3: %4, batch %5, learning rate %6.")
                              .arg(QFileInfo(m_modelPage->modelName()).fileName())
                              .arg(config.imageSize)
                              .arg(data)
-                             .arg(config.epochs)
+                             .arg(config.epochs == 1 ? tr("1 epoch") : tr("%1 epochs").arg(config.epochs))
                              .arg(config.batchSize)
                              .arg(config.learningRate),
                          true);

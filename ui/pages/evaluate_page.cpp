@@ -70,6 +70,7 @@ EvaluatePage::EvaluatePage(QWidget* parent)
     m_normalised->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_N));
 
     m_classTable->setHorizontalHeaderLabels({tr("Class"), tr("Precision"), tr("Recall"), tr("F1"), tr("Images")});
+    m_classTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_classTable->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     m_classTable->verticalHeader()->setVisible(false);
     m_classTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -96,6 +97,7 @@ EvaluatePage::EvaluatePage(QWidget* parent)
     top->addWidget(m_classTable);
     top->setStretchFactor(0, 3);
     top->setStretchFactor(1, 2);
+    top->setSizes({560, 440});
     auto* body = new QSplitter(Qt::Vertical, this);
     body->addWidget(top);
     body->addWidget(m_tabs);
@@ -129,7 +131,6 @@ void EvaluatePage::showEvaluation(std::shared_ptr<const EvaluationResult> evalua
         names << QString::fromStdString(name);
     m_matrix->setMatrix(names, e.confusion);
 
-    m_classTable->setSortingEnabled(false);
     m_classTable->setRowCount(static_cast<int>(e.perClass.size()));
     for (int row = 0; row < static_cast<int>(e.perClass.size()); ++row) {
         const ClassMetrics& m = e.perClass[static_cast<std::size_t>(row)];
@@ -141,7 +142,6 @@ void EvaluatePage::showEvaluation(std::shared_ptr<const EvaluationResult> evalua
         support->setData(Qt::DisplayRole, static_cast<qint64>(m.support));
         m_classTable->setItem(row, 4, support);
     }
-    m_classTable->setSortingEnabled(true);
     m_cellImages->clear();
     m_tabs->setTabText(0, tr("Images of the selected cell"));
     fillHardest();

@@ -258,9 +258,19 @@ void RunsPage::drawComparison()
         }
     }
     m_plot->rescaleAxes();
-    if (!perStep)
-        m_plot->xAxis->setRange(m_plot->xAxis->range().lower - 0.3, m_plot->xAxis->range().upper + 0.3);
-    m_plot->yAxis->scaleRange(1.1, m_plot->yAxis->range().center());
+    if (!perStep) {
+        m_plot->xAxis->setRange(0.5, std::max(2.0, m_plot->xAxis->range().upper) + 0.5);
+        QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+        ticker->setTickStep(1.0);
+        ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        m_plot->xAxis->setTicker(ticker);
+    } else {
+        m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    }
+    if (metric == QLatin1String("top1"))
+        m_plot->yAxis->setRange(0, 100);
+    else
+        m_plot->yAxis->setRange(0, m_plot->yAxis->range().upper * 1.1);
     m_plot->replot();
 }
 

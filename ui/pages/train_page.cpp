@@ -197,7 +197,7 @@ void TrainPage::onRunStarted(const RunStarted& run)
     m_totalSteps = run.totalSteps;
     m_plan->setText(tr("Training %1").arg(QString::fromStdString(run.modelName)));
     m_runInfo->setText(tr("%1 on %2 (%3) · %4 M parameters (%5 M trainable) · %6 training and %7 validation "
-                          "images in %8 classes · %9 epochs of %10 steps\nRun folder: %11")
+                          "images in %8 classes · %9 of %10 steps\nRun folder: %11")
                            .arg(QString::fromStdString(run.modelName), QString::fromStdString(run.device),
                                 QString::fromStdString(run.precision))
                            .arg(run.parameters / 1e6, 0, 'f', 2)
@@ -205,7 +205,7 @@ void TrainPage::onRunStarted(const RunStarted& run)
                            .arg(run.trainImages)
                            .arg(run.validationImages)
                            .arg(run.classNames.size())
-                           .arg(run.epochs)
+                           .arg(run.epochs == 1 ? tr("1 epoch") : tr("%1 epochs").arg(run.epochs))
                            .arg(run.stepsPerEpoch)
                            .arg(QString::fromStdString(run.runDirectory)));
     m_progress->setRange(0, static_cast<int>(std::max<std::int64_t>(1, run.totalSteps)));
@@ -249,7 +249,7 @@ void TrainPage::onFinished(const RunFinished& result)
                          .arg(result.epochsDone)
                          .arg(result.stepsDone)
                          .arg(100 * result.bestTop1, 0, 'f', 2));
-    appendLog(result.message.empty() ? text : QStringLiteral("%1: %2").arg(text, QString::fromStdString(result.message)));
+    appendLog(text); // the engine's own closing message came through onMessage already
     m_eta->clear();
     m_charts->replotNow();
     updateButtons();

@@ -91,7 +91,7 @@ ImageGrid::ImageGrid(QWidget* parent, int thumbnailSize)
     setUniformItemSizes(true);
     setWordWrap(true);
     setIconSize(QSize(thumbnailSize, thumbnailSize));
-    setGridSize(QSize(thumbnailSize + 28, thumbnailSize + 40));
+    setGridSize(QSize(thumbnailSize + 44, thumbnailSize + 40));
     setSpacing(4);
     setSelectionMode(QAbstractItemView::SingleSelection);
     connect(selectionModel(), &QItemSelectionModel::currentChanged, this,

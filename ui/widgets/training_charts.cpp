@@ -64,6 +64,11 @@ TrainingCharts::TrainingCharts(QWidget* parent)
     m_valTop5 = addGraph(m_accuracyPlot, tr("validation top-5"), QColor(255, 127, 14), 1.0, QCPScatterStyle::ssSquare);
     m_accuracyPlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
     m_accuracyPlot->yAxis->setRange(0, 100);
+    // Whole epochs only: "epoch 1.5" means nothing here.
+    QSharedPointer<QCPAxisTickerFixed> epochTicker(new QCPAxisTickerFixed);
+    epochTicker->setTickStep(1.0);
+    epochTicker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    m_accuracyPlot->xAxis->setTicker(epochTicker);
 
     m_lr = addGraph(m_lrPlot, tr("learning rate"), QColor(148, 103, 189), 1.5);
     m_lrPlot->legend->setVisible(false);
@@ -175,8 +180,9 @@ void TrainingCharts::replotNow()
         return;
     if (m_dirty & LossDirty) {
         m_lossPlot->xAxis->rescale();
-        if (m_lossPlot->xAxis->range().size() < 1)
-            m_lossPlot->xAxis->setRange(0, std::max(1.0, m_lossPlot->xAxis->range().upper));
+        // A little room on the right, so the epoch markers at the last step show whole.
+        const double upper = std::max(1.0, m_lossPlot->xAxis->range().upper);
+        m_lossPlot->xAxis->setRange(0, upper * 1.02);
         bool found = false;
         QCPRange range = m_smoothLoss->data()->valueRange(found);
         // Raw step losses spike; frame the smoothed curve and the epoch points, with room above.
