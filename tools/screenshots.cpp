@@ -18,6 +18,7 @@
 
 #include <QApplication>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QElapsedTimer>
@@ -155,8 +156,14 @@ int main(int argc, char** argv)
 
     // Runs: a second run, stopped early (so it can be resumed), compared with the first.
     window.modelPage()->setEpochs(1);
+    // A different learning rate, or the comparison shows one curve over another identical one.
+    if (auto* rate = window.modelPage()->findChild<QDoubleSpinBox*>(QStringLiteral("learningRateBox")))
+        rate->setValue(3e-3);
+    bool secondStarted = false;
+    QObject::connect(worker, &vitlab::ui::TrainingWorker::runStarted, [&] { secondStarted = true; });
     if (window.startTraining()) {
-        waitFor([&] { return loss->dataCount() >= 120 || !worker->isRunning(); }, 30 * 60000);
+        // The charts hold the first run's points until the second one starts.
+        waitFor([&] { return (secondStarted && loss->dataCount() >= 120) || !worker->isRunning(); }, 30 * 60000);
         worker->requestStop();
         waitFor([&] { return !worker->isRunning(); }, 10 * 60000);
     }
