@@ -72,9 +72,13 @@ int main(int argc, char** argv)
     QTimer probe;
     probe.setTimerType(Qt::PreciseTimer);
     probe.setInterval(5);
+    double worstAt = 0.0;
     QObject::connect(&probe, &QTimer::timeout, [&] {
-        if (measuring)
+        if (measuring) {
             gaps.push_back(static_cast<double>(sinceTick.nsecsElapsed()) / 1e6);
+            if (gaps.back() >= *std::max_element(gaps.begin(), gaps.end()))
+                worstAt = static_cast<double>(measured.elapsed()) / 1000.0;
+        }
         sinceTick.restart();
         // --seconds 0 measures the whole run, epoch ends (evaluation shown) included.
         if (measuring && seconds > 0 && measured.elapsed() > seconds * 1000.0) {
@@ -103,7 +107,10 @@ int main(int argc, char** argv)
         });
     });
     int epochs = 0;
-    QObject::connect(worker, &vitlab::ui::TrainingWorker::epochReported, [&](const vitlab::EpochReport&) { ++epochs; });
+    QObject::connect(worker, &vitlab::ui::TrainingWorker::epochReported, [&](const vitlab::EpochReport&) {
+        ++epochs;
+        std::printf("epoch end at %.1f s\n", static_cast<double>(measured.elapsed()) / 1000.0);
+    });
     QObject::connect(worker, &vitlab::ui::TrainingWorker::runningChanged, [&](bool running) {
         if (!running) {
             measuring = false;
@@ -129,6 +136,7 @@ int main(int argc, char** argv)
                 "%d points in the loss curve\n",
                 static_cast<double>(measured.elapsed()) / 1000.0, steps, epochs, charts->replotCount() - replotsAtStart,
                 charts->stepLoss()->dataCount());
-    std::printf("ticks %zu  median gap %.1f ms  p99 gap %.1f ms  max gap %.1f ms\n", gaps.size(), p50, p99, sorted.back());
+    std::printf("ticks %zu  median gap %.1f ms  p99 gap %.1f ms  max gap %.1f ms (ending at %.1f s)\n", gaps.size(), p50,
+                p99, sorted.back(), worstAt);
     return 0;
 }

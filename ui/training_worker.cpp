@@ -102,7 +102,8 @@ bool TrainingWorker::launch(std::function<RunFinished(const TrainCallbacks&, Tra
         QMetaObject::invokeMethod(this, [this, result, failure] {
             flushSteps();
             m_running = false;
-            joinThread();
+            // No join here: the thread may still be tearing down (thread-local state, OpenMP's
+            // team). The next launch or the destructor joins it, long after it has gone.
             if (!result.runDirectory.empty())
                 m_runDirectory = QString::fromStdString(result.runDirectory);
             if (!failure.isEmpty())
