@@ -2,11 +2,13 @@
 #include "ui/main_window.h"
 #include "ui/pages/data_page.h"
 #include "ui/pages/train_page.h"
+#include "ui/widgets/training_charts.h"
 
 #include <QAction>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
+#include <QPushButton>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QTemporaryDir>
@@ -39,7 +41,8 @@ private Q_SLOTS:
         auto* stack = window.findChild<QStackedWidget*>(QStringLiteral("pages"));
         QVERIFY(list && stack);
         const QStringList expected{QStringLiteral("Data"), QStringLiteral("Model"), QStringLiteral("Train"),
-                                   QStringLiteral("Evaluate"), QStringLiteral("Predict"), QStringLiteral("Inspect")};
+                                   QStringLiteral("Evaluate"), QStringLiteral("Predict"), QStringLiteral("Inspect"),
+                                   QStringLiteral("Runs")};
         QCOMPARE(list->count(), expected.size());
         QCOMPARE(stack->count(), expected.size());
         for (int row = 0; row < expected.size(); ++row)
@@ -64,6 +67,8 @@ private Q_SLOTS:
         QCOMPARE(window.currentPage(), MainWindow::Page::Train);
         QTest::keyClick(&window, Qt::Key_6, Qt::ControlModifier);
         QCOMPARE(window.currentPage(), MainWindow::Page::Inspect);
+        QTest::keyClick(&window, Qt::Key_7, Qt::ControlModifier);
+        QCOMPARE(window.currentPage(), MainWindow::Page::Runs);
     }
 
     void statusBarShowsDeviceAndThreads()
@@ -123,14 +128,19 @@ private Q_SLOTS:
         box->accept();
     }
 
-    void trainPageHasAnEmptyLossChart()
+    void trainPageHasEmptyChartsAndCannotStartWithoutData()
     {
         MainWindow window(m_runtime);
-        QCustomPlot* plot = window.trainPage()->lossPlot();
+        QCustomPlot* plot = window.trainPage()->charts()->lossPlot();
         QVERIFY(plot);
-        QCOMPARE(plot->graphCount(), 1);
-        QCOMPARE(plot->graph(0)->dataCount(), 0);
+        QCOMPARE(plot->graphCount(), 4);
+        for (int i = 0; i < plot->graphCount(); ++i)
+            QCOMPARE(plot->graph(i)->dataCount(), 0);
         QCOMPARE(plot->yAxis->label(), QStringLiteral("loss"));
+        auto* start = window.trainPage()->findChild<QPushButton*>(QStringLiteral("startButton"));
+        QVERIFY(start);
+        QVERIFY(!start->isEnabled());
+        QVERIFY(!window.startTraining());
     }
 
     void remembersPageAndGeometry()

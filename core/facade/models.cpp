@@ -1,0 +1,111 @@
+// The Model page's questions about the registry, answered with plain structs: the registry's
+// header includes torch, which must not reach ui/.
+#include "core/facade/engine.h"
+
+#include "core/models/registry.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitlab::facade {
+
+namespace {
+
+std::int64_t patchSizeOf(const ModelSpec& spec)
+{
+    const auto it = spec.args.find("patch_size");
+    return it != spec.args.end() && it->is_number_integer() ? it->get<std::int64_t>() : 1;
+}
+
+} // namespace
+
+std::vector<ModelInfo> listModels()
+{
+    std::vector<ModelInfo> list;
+    for (const auto& spec : ModelRegistry::instance().models()) {
+        ModelInfo info;
+        info.name = spec.name;
+        info.family = spec.family;
+        info.architecture = spec.architecture;
+        info.description = spec.description;
+        info.imageSize = spec.input.size[0];
+        info.channels = spec.input.channels;
+        info.patchSize = patchSizeOf(spec);
+        list.push_back(std::move(info));
+    }
+    std::stable_sort(list.begin(), list.end(), [](const ModelInfo& a, const ModelInfo& b) {
+        return a.architecture != b.architecture ? a.architecture < b.architecture : a.name < b.name;
+    });
+    return list;
+}
+
+ModelCost modelCost(const std::string& model, std::int64_t imageSize, std::int64_t classes)
+{
+    ModelCost cost;
+    try {
+        auto spec = resolveModelSpec(model);
+        if (imageSize > 0)
+            spec = withImageSize(spec, imageSize, imageSize);
+        if (classes > 0)
+            spec = withNumClasses(spec, classes);
+        // The analytic counts do not check what building would: catch the common case here.
+        const auto patch = patchSizeOf(spec);
+        if (spec.input.size[0] % patch != 0) {
+            cost.error = "an image size of " + std::to_string(spec.input.size[0]) + " px is not a multiple of the "
+                         + "patch size " + std::to_string(patch) + "; pick a multiple of " + std::to_string(patch);
+            return cost;
+        }
+        cost.parameters = parameterCount(spec);
+        cost.macs = macsPerImage(spec);
+        cost.channels = spec.input.channels;
+        cost.imageSize = spec.input.size[0];
+    } catch (const std::exception& e) {
+        cost = ModelCost{};
+        cost.error = e.what();
+    }
+    return cost;
+}
+
+SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
+{
+    SuggestedSettings s;
+    std::int64_t images = 0;
+    for (const auto& c : report.classes)
+        images += c.train;
+    if (builtin || (report.maxWidth > 0 && report.maxWidth <= 28 && report.maxHeight <= 28)) {
+        s.model = builtin ? "vit_tiny_d6_patch4_28" : "vit_micro_patch4_28";
+        s.imageSize = 28;
+        s.batchSize = 128;
+        s.epochs = builtin ? 10 : 20;
+        s.reason = builtin ? "the Fashion-MNIST preset: grey 28 px images" : "small images (28 px or less)";
+    } else {
+        const double side = std::sqrt(std::max(1.0, report.meanWidth * report.meanHeight));
+        if (side <= 40) {
+            s.model = "vit_tiny_d6_patch4_32";
+            s.imageSize = 32;
+            s.batchSize = 128;
+            s.reason = "small images (about " + std::to_string(static_cast<int>(side)) + " px): the 32 px preset";
+        } else if (side <= 96 || images < 2000) {
+            // Photos, but too few of them (or too small) to train a 224 px transformer on two cores.
+            s.model = "vit_tiny_d6_patch8_64";
+            s.imageSize = 64;
+            s.batchSize = 64;
+            s.reason = side <= 96 ? "images of about " + std::to_string(static_cast<int>(side)) + " px: the 64 px preset"
+                                  : "photos, but few of them: 64 px trains in minutes on a CPU";
+        } else {
+            s.model = "vit_tiny_patch16_224";
+            s.imageSize = 224;
+            s.batchSize = 32;
+            s.epochs = 5;
+            s.reason = "photos: ViT-Ti at 224 px (start from timm weights for good results)";
+        }
+        // Few images need more passes to learn anything; many images fewer.
+        if (images > 0 && images < 1000)
+            s.epochs = 30;
+        else if (images < 10000)
+            s.epochs = std::max(s.epochs, 15);
+    }
+    return s;
+}
+
+} // namespace vitlab::facade

@@ -1,0 +1,84 @@
+#pragma once
+
+#include "core/facade/engine.h"
+
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+
+namespace vitlab::ui {
+
+/// The model and how to train it: family and size from the registry, image size, the key
+/// hyper-parameters (with defaults that suit the dataset), optional timm weights with freezing,
+/// device and precision. Parameters and FLOPs follow every change.
+class ModelPage : public QWidget {
+    Q_OBJECT
+public:
+    explicit ModelPage(const RuntimeInfo& runtime, QWidget* parent = nullptr);
+
+    /// The model and optimisation fields of a TrainConfig; the data fields are left as they are.
+    TrainConfig trainConfig(TrainConfig base = {}) const;
+    /// Proposes settings for a freshly scanned dataset.
+    void setDataset(const ScanReport& report, bool builtin);
+    /// Picks a registry model by name; false when there is none.
+    bool setModel(const QString& name);
+    /// Uses a JSON model config file ({"family": ..., timm's arguments}) instead of a registry model.
+    void setCustomModelFile(const QString& path);
+    void setImageSize(int pixels);
+    void setEpochs(int epochs);
+    void setBatchSize(int batch);
+    QString modelName() const;
+    /// "" when the chosen model can be built at the chosen size, else why not.
+    QString modelError() const { return m_error; }
+    std::int64_t parameterCount() const { return m_cost.parameters; }
+    std::int64_t macsPerImage() const { return m_cost.macs; }
+    QLabel* costLabel() const { return m_cost_label; }
+    QComboBox* deviceBox() const { return m_device; }
+
+Q_SIGNALS:
+    /// Any setting changed (for the Train page's plan line).
+    void settingsChanged();
+
+private:
+    void fillSizes();
+    void updateCost();
+    void applySuggestion();
+
+    RuntimeInfo m_runtime;
+    std::vector<facade::ModelInfo> m_models;
+    QComboBox* m_family = nullptr;
+    QComboBox* m_size = nullptr;
+    QLabel* m_description = nullptr;
+    QSpinBox* m_imageSize = nullptr;
+    QLabel* m_cost_label = nullptr;
+    QLabel* m_suggestion = nullptr;
+    QPushButton* m_useSuggestion = nullptr;
+    QSpinBox* m_epochs = nullptr;
+    QSpinBox* m_batch = nullptr;
+    QDoubleSpinBox* m_learningRate = nullptr;
+    QDoubleSpinBox* m_weightDecay = nullptr;
+    QDoubleSpinBox* m_warmup = nullptr;
+    QDoubleSpinBox* m_labelSmoothing = nullptr;
+    QDoubleSpinBox* m_dropPath = nullptr;
+    QCheckBox* m_flip = nullptr;
+    QCheckBox* m_classWeights = nullptr;
+    QLineEdit* m_weights = nullptr;
+    QComboBox* m_freeze = nullptr;
+    QSpinBox* m_freezeBlocks = nullptr;
+    QComboBox* m_device = nullptr;
+    QComboBox* m_precision = nullptr;
+    facade::SuggestedSettings m_suggested;
+    bool m_hasSuggestion = false;
+    std::int64_t m_classes = 10;
+    QString m_customFile;
+    facade::ModelCost m_cost;
+    QString m_error;
+};
+
+} // namespace vitlab::ui
