@@ -31,8 +31,10 @@ AugmentOptions evaluationView(const ModelSpec& spec)
 AugmentOptions trainingView(const TrainConfig& config, const ModelSpec& spec)
 {
     auto view = evaluationView(spec);
-    // Small images lose their object under torchvision's default 8% crops.
-    view.scaleMin = config.cropScaleMin > 0.0 ? config.cropScaleMin : (view.outputSize >= 128 ? 0.08 : 0.6);
+    // Small images lose their object under torchvision's default 8% crops, and short runs on them
+    // underfit even with mild ones: Fashion-MNIST, vit_micro_patch4_28, 15 epochs, reached 87.8%
+    // with crops of 60-100% of the area and 90.0% with whole images (flips only).
+    view.scaleMin = config.cropScaleMin > 0.0 ? config.cropScaleMin : (view.outputSize >= 128 ? 0.08 : 1.0);
     view.horizontalFlip = config.horizontalFlip;
     view.randAugmentOps = config.randAugmentOps;
     view.randAugmentMagnitude = config.randAugmentMagnitude;

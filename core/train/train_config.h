@@ -54,7 +54,8 @@ struct TrainConfig {
     std::string teacherRun;
 
     // --- Augmentation
-    /// RandomResizedCrop's smallest area share; 0 picks 0.08 for large images, 0.6 for small ones.
+    /// RandomResizedCrop's smallest area share; 0 picks 0.08 for large images and 1 (no
+    /// crop, flips only) for images under 128 px.
     double cropScaleMin = 0.0;
     bool horizontalFlip = true;
     int randAugmentOps = 0;
