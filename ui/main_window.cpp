@@ -9,6 +9,7 @@
 #include "ui/pages/runs_page.h"
 #include "ui/pages/train_page.h"
 #include "ui/training_worker.h"
+#include "ui/widgets/dropped_paths.h"
 
 #include <QAction>
 #include <QApplication>
@@ -405,10 +406,7 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event)
 
 void MainWindow::dropEvent(QDropEvent* event)
 {
-    QStringList paths;
-    for (const QUrl& url : event->mimeData()->urls())
-        if (url.isLocalFile())
-            paths << url.toLocalFile();
+    const QStringList paths = droppedLocalPaths(event->mimeData());
     if (paths.isEmpty())
         return;
     event->acceptProposedAction();

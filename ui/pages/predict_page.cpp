@@ -1,5 +1,6 @@
 #include "ui/pages/predict_page.h"
 
+#include "ui/widgets/dropped_paths.h"
 #include "ui/widgets/image_grid.h"
 #include "ui/widgets/probability_bars.h"
 
@@ -360,10 +361,7 @@ void PredictPage::dragEnterEvent(QDragEnterEvent* event)
 
 void PredictPage::dropEvent(QDropEvent* event)
 {
-    QStringList paths;
-    for (const QUrl& url : event->mimeData()->urls())
-        if (url.isLocalFile())
-            paths << url.toLocalFile();
+    const QStringList paths = droppedLocalPaths(event->mimeData());
     if (paths.isEmpty())
         return;
     event->acceptProposedAction();
