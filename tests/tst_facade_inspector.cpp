@@ -5,6 +5,7 @@
 #include "core/train/trainer.h"
 #include "synthetic_images.h"
 
+#include <QImage>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -76,6 +77,36 @@ private Q_SLOTS:
         const auto heads = inspector.heads(m_image, request);
         QCOMPARE(heads.heads, 2);
         QCOMPARE(heads.maps.size(), std::size_t(2 * 4 * 4));
+        QCOMPARE(heads.heatmaps.size(), std::size_t(2));
+        for (const auto& heatmap : heads.heatmaps) {
+            QCOMPARE(heatmap.width, 16);
+            QCOMPARE(heatmap.pixels.size(), std::size_t(16 * 16 * 3));
+        }
+        // Different heads look at different places, so their coloured maps differ.
+        QVERIFY(heads.heatmaps[0].pixels != heads.heatmaps[1].pixels);
+        QCOMPARE(inspector.queryTokens(), std::vector<std::string>{"class"});
+        QVERIFY(!inspector.hasInnerAttention());
+    }
+
+    void savesTheOverlayAtTheChosenOpacity()
+    {
+        facade::Inspector inspector(m_run);
+        const auto view = inspector.explain(m_image, {});
+        const auto imageOnly = m_dir.filePath(QStringLiteral("image-only.png"));
+        const auto mapOnly = m_dir.filePath(QStringLiteral("map-only.png"));
+        facade::Inspector::saveOverlay(view, 0.0, imageOnly.toStdString());
+        facade::Inspector::saveOverlay(view, 1.0, mapOnly.toStdString());
+        const auto pixels = [](const QString& path) {
+            const QImage png = QImage(path).convertToFormat(QImage::Format_RGB888);
+            std::vector<std::uint8_t> rgb;
+            for (int y = 0; y < png.height(); ++y)
+                rgb.insert(rgb.end(), png.constScanLine(y), png.constScanLine(y) + 3 * png.width());
+            return rgb;
+        };
+        QCOMPARE(pixels(imageOnly), view.image.pixels);
+        QCOMPARE(pixels(mapOnly), view.heatmap.pixels);
+        QVERIFY_THROWS_EXCEPTION(IoError, facade::Inspector::saveOverlay(view, 0.5, m_run / "no" / "such" / "x.png"));
+        QVERIFY_THROWS_EXCEPTION(ConfigError, facade::Inspector::saveOverlay({}, 0.5, imageOnly.toStdString()));
     }
 
     void badRequestsAreErrors()

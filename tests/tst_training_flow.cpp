@@ -14,11 +14,13 @@
 #include "ui/pages/train_page.h"
 #include "ui/plot.h"
 #include "ui/training_worker.h"
+#include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/confusion_matrix_view.h"
 #include "ui/widgets/image_grid.h"
 #include "ui/widgets/probability_bars.h"
 #include "ui/widgets/training_charts.h"
 
+#include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPushButton>
@@ -227,6 +229,19 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(evaluate->cellImages()->loadedCount() == evaluate->cellImages()->count(), 10000);
         // Hardest examples: every validation image, highest loss first.
         QCOMPARE(evaluate->hardestImages()->count(), 37);
+
+        // A double-click on an image opens it in the inspector, explained by the evaluated run.
+        const QString hardest = evaluate->hardestImages()->gridModel()->item(0).source;
+        const QModelIndex first = evaluate->hardestImages()->model()->index(0, 0);
+        Q_EMIT evaluate->hardestImages()->activated(first);
+        InspectorWindow* window = evaluate->inspectorWindow();
+        QVERIFY(window);
+        QVERIFY(window->isVisible());
+        QCOMPARE(window->inspector()->source(), hardest);
+        QCOMPARE(window->inspector()->run(), m_firstRun);
+        QTRY_VERIFY_WITH_TIMEOUT(window->inspector()->view() != nullptr, 30000);
+        QCOMPARE(window->inspector()->view()->image.width, 16);
+        window->close();
     }
 
     void predictPageClassifiesADroppedImage()
@@ -246,6 +261,11 @@ private Q_SLOTS:
         QVERIFY(p->top[0].probability >= p->top[1].probability);
         QTRY_COMPARE(predict->bars()->bars().size(), 3);
         QCOMPARE(predict->bars()->bars()[0].name, QString::fromStdString(p->top[0].name));
+        // Where the model looks in the dropped image, from the same run.
+        QCOMPARE(predict->inspector()->source(), image);
+        QCOMPARE(predict->inspector()->run(), m_firstRun);
+        QTRY_VERIFY_WITH_TIMEOUT(predict->inspector()->view() != nullptr, 30000);
+        QCOMPARE(predict->inspector()->headGrid()->count(), 2);
 
         // A folder dropped on the window while the Predict page shows is classified too.
         QSignalSpy more(predict, &PredictPage::predictionsReady);

@@ -169,7 +169,8 @@ void MainWindow::connectPages()
     connect(m_worker, &TrainingWorker::runStarted, this, [this](const RunStarted&) { m_runsPage->refresh(); });
     connect(m_worker, &TrainingWorker::evaluationReady, this, [this](std::shared_ptr<const EvaluationResult> evaluation) {
         m_evaluatePage->showEvaluation(std::move(evaluation),
-                                       tr("Run %1 (latest epoch)").arg(QFileInfo(m_worker->runDirectory()).fileName()));
+                                       tr("Run %1 (latest epoch)").arg(QFileInfo(m_worker->runDirectory()).fileName()),
+                                       m_worker->runDirectory());
     });
     connect(m_worker, &TrainingWorker::finished, this, [this](const RunFinished& result) {
         statusBar()->showMessage(tr("Training ended: %1").arg(QString::fromStdString(outcomeName(result.outcome))), 10000);
@@ -190,7 +191,8 @@ void MainWindow::connectPages()
     connect(m_runsPage, &RunsPage::runOpened, this, [this](const StoredRun& run) {
         m_trainPage->showHistory(run.name, run.metrics);
         if (run.evaluation)
-            m_evaluatePage->showEvaluation(run.evaluation, tr("Run %1 (%2)").arg(run.name, QString::fromStdString(run.status.state)));
+            m_evaluatePage->showEvaluation(run.evaluation, tr("Run %1 (%2)").arg(run.name, QString::fromStdString(run.status.state)),
+                                           run.directory);
         m_predictPage->refreshRuns(run.directory);
         statusBar()->showMessage(tr("Opened the run %1: curves on Train, evaluation on Evaluate, model on Predict").arg(run.name), 10000);
         showPage(run.evaluation ? Page::Evaluate : Page::Train);

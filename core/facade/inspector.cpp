@@ -5,6 +5,8 @@
 #include "core/errors.h"
 #include "core/train/run_model.h"
 
+#include <algorithm>
+
 namespace vitlab::facade {
 
 namespace {
@@ -47,6 +49,11 @@ RgbImage toRgbImage(const cv::Mat& rgb)
     const cv::Mat continuous = rgb.isContinuous() ? rgb : rgb.clone();
     image.pixels.assign(continuous.data, continuous.data + continuous.total() * continuous.elemSize());
     return image;
+}
+
+cv::Mat toMat(const RgbImage& image)
+{
+    return cv::Mat(image.height, image.width, CV_8UC3, const_cast<std::uint8_t*>(image.pixels.data()));
 }
 
 std::vector<float> toVector(const torch::Tensor& tensor)
@@ -92,6 +99,19 @@ std::vector<std::string> Inspector::methods() const
     return {"rollout", "attention", "relevance"};
 }
 
+std::vector<std::string> Inspector::queryTokens() const
+{
+    // The "deit" family is the distilled one; plain DeiT is built by the ViT family.
+    if (m_impl->run.spec.family == "deit")
+        return {"class", "dist", "mean"};
+    return {"class"};
+}
+
+bool Inspector::hasInnerAttention() const
+{
+    return m_impl->run.spec.family == "tnt";
+}
+
 AttentionView Inspector::explain(const std::string& source, const AttentionRequest& request)
 {
     const auto input = evaluationInput(source, m_impl->run.spec);
@@ -121,7 +141,23 @@ HeadMaps Inspector::heads(const std::string& source, const AttentionRequest& req
     result.gridHeight = static_cast<int>(maps.size(1));
     result.gridWidth = static_cast<int>(maps.size(2));
     result.maps = toVector(maps);
+    const auto size = displayImage(input, m_impl->run.spec).size();
+    const std::size_t area = static_cast<std::size_t>(result.gridHeight) * static_cast<std::size_t>(result.gridWidth);
+    for (std::size_t h = 0; h < static_cast<std::size_t>(result.heads); ++h) {
+        const std::vector<float> head(result.maps.begin() + static_cast<std::ptrdiff_t>(h * area),
+                                      result.maps.begin() + static_cast<std::ptrdiff_t>((h + 1) * area));
+        result.heatmaps.push_back(toRgbImage(colouredMap(head, result.gridHeight, result.gridWidth, size)));
+    }
     return result;
+}
+
+void Inspector::saveOverlay(const AttentionView& view, double opacity, const std::filesystem::path& path)
+{
+    if (view.image.pixels.empty() || view.gridHeight <= 0 || view.gridWidth <= 0)
+        throw ConfigError("there is no attention map to save yet");
+    OverlayOptions options;
+    options.opacity = std::clamp(opacity, 0.0, 1.0);
+    saveRgbPng(path, overlayMap(toMat(view.image), view.map, view.gridHeight, view.gridWidth, options));
 }
 
 } // namespace vitlab::facade

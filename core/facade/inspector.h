@@ -59,6 +59,8 @@ struct HeadMaps {
     int gridWidth = 0;
     /// heads x gridHeight x gridWidth values, each head scaled to a maximum of 1.
     std::vector<float> maps;
+    /// Each head's map coloured (JET) at the size of the image the model saw.
+    std::vector<RgbImage> heatmaps;
 };
 
 class Inspector {
@@ -75,11 +77,19 @@ public:
     std::string family() const;
     /// The methods this family supports, in the order the app offers them.
     std::vector<std::string> methods() const;
+    /// The query tokens of the class-token maps: "class", and for distilled DeiT also "dist" and "mean".
+    std::vector<std::string> queryTokens() const;
+    /// TNT: the model also has inner (pixel) attention.
+    bool hasInnerAttention() const;
 
     /// `source` is an image file or a Dataset source. Throws vitlab::Error with the reason.
     AttentionView explain(const std::string& source, const AttentionRequest& request);
     /// Every head of `request.layer` (method attention), for the grid of heads.
     HeadMaps heads(const std::string& source, const AttentionRequest& request);
+
+    /// Writes `view`'s heatmap blended over its image at `opacity` (0 to 1) as a PNG, as the CLI's
+    /// explain does. Throws vitlab::Error naming the path when it cannot.
+    static void saveOverlay(const AttentionView& view, double opacity, const std::filesystem::path& path);
 
 private:
     struct Impl;

@@ -1,5 +1,6 @@
 #include "ui/pages/evaluate_page.h"
 
+#include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/confusion_matrix_view.h"
 #include "ui/widgets/image_grid.h"
 
@@ -8,6 +9,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPushButton>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -50,6 +52,7 @@ EvaluatePage::EvaluatePage(QWidget* parent)
     , m_tabs(new QTabWidget(this))
     , m_cellImages(new ImageGrid(this, 72))
     , m_hardest(new ImageGrid(this, 72))
+    , m_inspect(new QPushButton(tr("Where does it look?"), this))
 {
     m_summary->setObjectName(QStringLiteral("evaluationSummary"));
     m_normalised->setObjectName(QStringLiteral("normalisedBox"));
@@ -84,6 +87,10 @@ EvaluatePage::EvaluatePage(QWidget* parent)
                              "the top are often mislabelled images."));
     m_tabs->addTab(m_cellImages, tr("Images of the selected cell"));
     m_tabs->addTab(m_hardest, tr("Hardest examples"));
+    m_inspect->setObjectName(QStringLiteral("inspectButton"));
+    m_inspect->setToolTip(tr("Open the selected image in the attention inspector (or double-click an image)"));
+    m_inspect->setEnabled(false);
+    m_tabs->setCornerWidget(m_inspect, Qt::TopRightCorner);
 
     auto* matrixColumn = new QVBoxLayout;
     matrixColumn->addWidget(m_normalised);
@@ -111,13 +118,45 @@ EvaluatePage::EvaluatePage(QWidget* parent)
 
     connect(m_normalised, &QCheckBox::toggled, m_matrix, &ConfusionMatrixView::setNormalised);
     connect(m_matrix, &ConfusionMatrixView::cellClicked, this, &EvaluatePage::showCell);
+    for (ImageGrid* grid : {m_cellImages, m_hardest}) {
+        connect(grid, &ImageGrid::sourceActivated, this, &EvaluatePage::inspect);
+        connect(grid, &ImageGrid::currentSourceChanged, this,
+                [this] { m_inspect->setEnabled(!m_runDirectory.isEmpty() && !visibleGrid()->currentSource().isEmpty()); });
+    }
+    connect(m_tabs, &QTabWidget::currentChanged, this,
+            [this] { m_inspect->setEnabled(!m_runDirectory.isEmpty() && !visibleGrid()->currentSource().isEmpty()); });
+    connect(m_inspect, &QPushButton::clicked, this, [this] { inspect(visibleGrid()->currentSource()); });
 }
 
-void EvaluatePage::showEvaluation(std::shared_ptr<const EvaluationResult> evaluation, const QString& title)
+ImageGrid* EvaluatePage::visibleGrid() const
+{
+    return m_tabs->currentWidget() == m_hardest ? m_hardest : m_cellImages;
+}
+
+void EvaluatePage::inspect(const QString& source)
+{
+    if (source.isEmpty() || m_runDirectory.isEmpty())
+        return;
+    if (!m_inspectorWindow)
+        m_inspectorWindow = new InspectorWindow(this);
+    QString title = fileLabel(source.toStdString());
+    if (m_evaluation) {
+        const EvaluationResult& e = *m_evaluation;
+        const auto sample = std::find_if(e.samples.begin(), e.samples.end(),
+                                         [&](const SampleResult& s) { return QString::fromStdString(s.source) == source; });
+        if (sample != e.samples.end())
+            title = tr("%1 (labelled %2)").arg(title, QString::fromStdString(e.classNames[static_cast<std::size_t>(sample->label)]));
+    }
+    m_inspectorWindow->inspect(m_runDirectory, source, title);
+}
+
+void EvaluatePage::showEvaluation(std::shared_ptr<const EvaluationResult> evaluation, const QString& title,
+                                  const QString& runDirectory)
 {
     if (!evaluation)
         return;
     m_evaluation = std::move(evaluation);
+    m_runDirectory = runDirectory;
     const EvaluationResult& e = *m_evaluation;
     m_title->setText(title);
     m_summary->setText(tr("<b>Top-1 %1%</b> · top-5 %2% · loss %3 · macro F1 %4 · %5 validation images")

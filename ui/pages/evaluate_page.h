@@ -8,6 +8,7 @@
 
 class QCheckBox;
 class QLabel;
+class QPushButton;
 class QTabWidget;
 class QTableWidget;
 
@@ -15,30 +16,39 @@ namespace vitlab::ui {
 
 class ConfusionMatrixView;
 class ImageGrid;
+class InspectorWindow;
 
 /// An evaluation, explained: the confusion matrix as a heat map, per-class precision, recall and
 /// F1, top-1 and top-5, the images behind any cell, and the hardest examples (highest loss), where
-/// mislabelled images turn up first.
+/// mislabelled images turn up first. Any of those images opens in an attention inspector.
 class EvaluatePage : public QWidget {
     Q_OBJECT
 public:
     explicit EvaluatePage(QWidget* parent = nullptr);
 
-    void showEvaluation(std::shared_ptr<const EvaluationResult> evaluation, const QString& title);
+    /// `runDirectory` is the run that was evaluated: its model explains the images on request.
+    void showEvaluation(std::shared_ptr<const EvaluationResult> evaluation, const QString& title,
+                        const QString& runDirectory);
     bool hasEvaluation() const { return m_evaluation != nullptr; }
     /// Shows the images of true class `trueClass` predicted as `predicted`.
     void showCell(int trueClass, int predicted);
+    /// Opens the inspector window on a validation image (a Dataset source) of the evaluated run.
+    void inspect(const QString& source);
 
     ConfusionMatrixView* matrix() const { return m_matrix; }
     QTableWidget* classTable() const { return m_classTable; }
     ImageGrid* cellImages() const { return m_cellImages; }
     ImageGrid* hardestImages() const { return m_hardest; }
     QLabel* summary() const { return m_summary; }
+    /// nullptr until an image has been inspected.
+    InspectorWindow* inspectorWindow() const { return m_inspectorWindow; }
 
 private:
     void fillHardest();
+    ImageGrid* visibleGrid() const;
 
     std::shared_ptr<const EvaluationResult> m_evaluation;
+    QString m_runDirectory;
     QLabel* m_title = nullptr;
     QLabel* m_summary = nullptr;
     QCheckBox* m_normalised = nullptr;
@@ -47,6 +57,8 @@ private:
     QTabWidget* m_tabs = nullptr;
     ImageGrid* m_cellImages = nullptr;
     ImageGrid* m_hardest = nullptr;
+    QPushButton* m_inspect = nullptr;
+    InspectorWindow* m_inspectorWindow = nullptr;
 };
 
 } // namespace vitlab::ui

@@ -1,5 +1,6 @@
 #include "ui/pages/predict_page.h"
 
+#include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/dropped_paths.h"
 #include "ui/widgets/image_grid.h"
 #include "ui/widgets/probability_bars.h"
@@ -43,10 +44,9 @@ PredictPage::PredictPage(QWidget* parent)
     , m_hint(new QLabel(this))
     , m_progress(new QProgressBar(this))
     , m_images(new ImageGrid(this, 88))
-    , m_preview(new QLabel(this))
     , m_previewCaption(new QLabel(this))
+    , m_inspector(new AttentionInspector(this))
     , m_bars(new ProbabilityBars(this))
-    , m_attention(new QLabel(this))
 {
     setAcceptDrops(true);
     m_runs->setObjectName(QStringLiteral("predictRunBox"));
@@ -63,18 +63,8 @@ PredictPage::PredictPage(QWidget* parent)
     m_hint->setWordWrap(true);
     m_hint->setText(tr("Drop images or folders anywhere on this page to classify them."));
     m_progress->setVisible(false);
-    m_preview->setAlignment(Qt::AlignCenter);
-    m_preview->setMinimumSize(150, 150);
-    m_preview->setFrameShape(QFrame::StyledPanel);
     m_previewCaption->setWordWrap(true);
     m_previewCaption->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_attention->setObjectName(QStringLiteral("attentionPlaceholder"));
-    m_attention->setAlignment(Qt::AlignCenter);
-    m_attention->setFrameShape(QFrame::StyledPanel);
-    m_attention->setMinimumHeight(70);
-    m_attention->setWordWrap(true);
-    m_attention->setText(tr("Attention overlay\n(where the model looks; comes with the Inspect page)"));
-    m_attention->setEnabled(false);
 
     auto* top = new QHBoxLayout;
     top->addWidget(new QLabel(tr("Model:"), this));
@@ -86,16 +76,15 @@ PredictPage::PredictPage(QWidget* parent)
 
     auto* detail = new QWidget(this);
     auto* detailLayout = new QVBoxLayout(detail);
-    detailLayout->addWidget(m_preview, 2);
     detailLayout->addWidget(m_previewCaption);
     detailLayout->addWidget(m_bars);
-    detailLayout->addWidget(m_attention, 1);
+    detailLayout->addWidget(m_inspector, 1);
 
     auto* body = new QSplitter(Qt::Horizontal, this);
     body->addWidget(m_images);
     body->addWidget(detail);
-    body->setStretchFactor(0, 3);
-    body->setStretchFactor(1, 2);
+    body->setStretchFactor(0, 1);
+    body->setStretchFactor(1, 1);
 
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(top);
@@ -131,6 +120,7 @@ PredictPage::PredictPage(QWidget* parent)
             addPaths(again);
         }
     });
+    connect(m_inspector, &AttentionInspector::failed, this, &PredictPage::failed);
     connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &PredictPage::onJobFinished);
     refreshRuns();
 }
@@ -205,8 +195,8 @@ void PredictPage::clearImages()
     m_predictions.clear();
     m_images->clear();
     m_bars->setBars({});
-    m_preview->clear();
     m_previewCaption->clear();
+    m_inspector->clear();
     m_export->setEnabled(false);
 }
 
@@ -307,9 +297,9 @@ void PredictPage::updateCaptions()
 void PredictPage::showSelected(const QString& source)
 {
     const Prediction* p = prediction(source);
-    const QImage image = ImageGrid::decode(source, 256);
-    m_preview->setPixmap(image.isNull() ? QPixmap() : QPixmap::fromImage(image));
     m_previewCaption->setText(source);
+    m_inspector->setRun(m_predictorRun);
+    m_inspector->setSource(source);
     if (!p) {
         m_bars->setBars({});
         return;

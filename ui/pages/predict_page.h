@@ -16,12 +16,13 @@ class QPushButton;
 
 namespace vitlab::ui {
 
+class AttentionInspector;
 class ImageGrid;
 class ProbabilityBars;
 
 /// Classifying new images with a trained run: drop images or folders on the window (or add them),
-/// see the top-5 classes of the selected image, export every prediction as CSV. The model loads
-/// and predicts on a worker thread.
+/// see the top-5 classes of the selected image and where the model looks in it, export every
+/// prediction as CSV. The model loads and predicts on a worker thread.
 class PredictPage : public QWidget {
     Q_OBJECT
 public:
@@ -42,6 +43,7 @@ public:
     const Prediction* prediction(const QString& source) const;
     ImageGrid* images() const { return m_images; }
     ProbabilityBars* bars() const { return m_bars; }
+    AttentionInspector* inspector() const { return m_inspector; }
 
 Q_SIGNALS:
     void predictionsReady(int count);
@@ -70,10 +72,9 @@ private:
     QLabel* m_hint = nullptr;
     QProgressBar* m_progress = nullptr;
     ImageGrid* m_images = nullptr;
-    QLabel* m_preview = nullptr;
     QLabel* m_previewCaption = nullptr;
+    AttentionInspector* m_inspector = nullptr;
     ProbabilityBars* m_bars = nullptr;
-    QLabel* m_attention = nullptr;
 
     QFutureWatcher<Job> m_watcher;
     std::shared_ptr<std::atomic<bool>> m_cancel;
