@@ -41,6 +41,26 @@ private:
     QString m_run;
     QString m_image;
 
+    /// Trains `config` (a JSON model) for one epoch into runs/<name>; returns the run folder.
+    QString trainTiny(const std::string& name, const std::string& modelJson)
+    {
+        const std::filesystem::path root = m_dir.path().toStdString();
+        std::ofstream(root / (name + ".json")) << modelJson;
+        TrainConfig config;
+        config.data = (root / "data").string();
+        config.model = (root / (name + ".json")).string();
+        config.epochs = 1;
+        config.batchSize = 8;
+        config.precision = Precision::Float32;
+        config.device = "cpu";
+        config.runsDirectory = (root / "runs").string();
+        config.runName = name;
+        TrainControl control;
+        if (trainRun(config, {}, control).outcome != RunOutcome::Finished)
+            return {};
+        return QString::fromStdString((root / "runs" / name).string());
+    }
+
     /// Waits until the inspector has settled on a map for its current request.
     static bool settle(AttentionInspector& inspector)
     {
@@ -206,6 +226,57 @@ private Q_SLOTS:
         QCOMPARE(QImage(path).size(), QSize(16, 16));
         QVERIFY(!inspector.saveOverlay(m_dir.filePath(QStringLiteral("missing/folder/overlay.png")), &error));
         QVERIFY(error.contains(QStringLiteral("missing/folder")));
+    }
+
+    void swinOffersWindowAttentionAndGradCam()
+    {
+        const QString run = trainTiny("swin", R"({"family": "swin", "img_size": 16, "patch_size": 2, "window_size": 4,
+                                                   "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2]})");
+        QVERIFY(!run.isEmpty());
+        AttentionInspector inspector;
+        inspector.show();
+        inspector.setRun(run);
+        inspector.setSource(m_image);
+        QVERIFY(settle(inspector));
+        // Rollout needs global attention: Swin starts on the attention of its last block.
+        QCOMPARE(inspector.methodBox()->count(), 2);
+        QCOMPARE(inspector.request().method, std::string("attention"));
+        QCOMPARE(inspector.layerBox()->count(), 3);
+        QCOMPARE(inspector.headBox()->count(), 3); // the last stage has two heads
+        QCOMPARE(inspector.headGrid()->count(), 2);
+        QCOMPARE(inspector.view()->gridHeight, 4);
+        // The first block lives on the 8x8 grid with one head.
+        inspector.layerBox()->setCurrentIndex(inspector.layerBox()->findData(0));
+        QVERIFY(settle(inspector));
+        QCOMPARE(inspector.view()->gridHeight, 8);
+        QCOMPARE(inspector.headGrid()->count(), 1);
+        inspector.methodBox()->setCurrentIndex(inspector.methodBox()->findData(QStringLiteral("gradcam")));
+        QVERIFY(settle(inspector));
+        QCOMPARE(inspector.request().method, std::string("gradcam"));
+        QCOMPARE(inspector.view()->image.width, 16);
+    }
+
+    void tntShowsInnerAttentionOnRequest()
+    {
+        const QString run = trainTiny("tnt", R"({"family": "tnt", "img_size": 16, "patch_size": 4, "embed_dim": 32,
+                                                 "inner_dim": 8, "depth": 1, "num_heads_outer": 2,
+                                                 "num_heads_inner": 1, "first_stride": 2})");
+        QVERIFY(!run.isEmpty());
+        AttentionInspector inspector;
+        inspector.show();
+        inspector.setRun(run);
+        inspector.setSource(m_image);
+        QVERIFY(settle(inspector));
+        QVERIFY(!inspector.innerBox()->isHidden());
+        QCOMPARE(inspector.headGrid()->count(), 2);
+        inspector.methodBox()->setCurrentIndex(inspector.methodBox()->findData(QStringLiteral("attention")));
+        QVERIFY(settle(inspector));
+        const std::vector<float> outer = inspector.view()->map;
+        inspector.innerBox()->setChecked(true);
+        QVERIFY(settle(inspector));
+        QVERIFY(inspector.request().innerAttention);
+        QCOMPARE(inspector.headGrid()->count(), 1); // one inner head
+        QVERIFY(inspector.view()->map != outer);
     }
 
     void badImagesAndRunsGiveAReason()

@@ -8,6 +8,7 @@
 #include "ui/main_window.h"
 #include "ui/pages/data_page.h"
 #include "ui/pages/evaluate_page.h"
+#include "ui/pages/inspect_page.h"
 #include "ui/pages/model_page.h"
 #include "ui/pages/predict_page.h"
 #include "ui/pages/runs_page.h"
@@ -230,18 +231,27 @@ private Q_SLOTS:
         // Hardest examples: every validation image, highest loss first.
         QCOMPARE(evaluate->hardestImages()->count(), 37);
 
-        // A double-click on an image opens it in the inspector, explained by the evaluated run.
+        // A double-click on an image shows it on the Inspect page, explained by the evaluated run.
         const QString hardest = evaluate->hardestImages()->gridModel()->item(0).source;
         const QModelIndex first = evaluate->hardestImages()->model()->index(0, 0);
         Q_EMIT evaluate->hardestImages()->activated(first);
-        InspectorWindow* window = evaluate->inspectorWindow();
-        QVERIFY(window);
-        QVERIFY(window->isVisible());
-        QCOMPARE(window->inspector()->source(), hardest);
-        QCOMPARE(window->inspector()->run(), m_firstRun);
-        QTRY_VERIFY_WITH_TIMEOUT(window->inspector()->view() != nullptr, 30000);
-        QCOMPARE(window->inspector()->view()->image.width, 16);
-        window->close();
+        QCOMPARE(m_window->currentPage(), MainWindow::Page::Inspect);
+        AttentionInspector* inspector = m_window->inspectPage()->inspector();
+        QCOMPARE(inspector->source(), hardest);
+        QCOMPARE(inspector->run(), m_firstRun);
+        QCOMPARE(m_window->inspectPage()->runDirectory(), m_firstRun);
+        QTRY_VERIFY_WITH_TIMEOUT(inspector->view() != nullptr, 30000);
+        QCOMPARE(inspector->view()->image.width, 16);
+        QCOMPARE(inspector->headGrid()->count(), 2);
+
+        // The button does the same for the selected image of the visible grid.
+        m_window->showPage(MainWindow::Page::Evaluate);
+        evaluate->findChild<QTabWidget*>()->setCurrentWidget(evaluate->hardestImages());
+        evaluate->hardestImages()->setCurrentIndex(evaluate->hardestImages()->model()->index(1, 0));
+        QVERIFY(evaluate->inspectButton()->isEnabled());
+        evaluate->inspectButton()->click();
+        QCOMPARE(m_window->currentPage(), MainWindow::Page::Inspect);
+        QCOMPARE(inspector->source(), evaluate->hardestImages()->gridModel()->item(1).source);
     }
 
     void predictPageClassifiesADroppedImage()

@@ -2,15 +2,19 @@
 // and grabs every page during and after it. Run under a display (xvfb-run) so fonts and styles
 // are those of a desktop:
 //   xvfb-run -a -s "-screen 0 1280x800x24" build/tools/vitlab-screenshots --out docs
+// With --run DIR, an existing run stands in for the training: only Predict and the inspector.
 #include "core/facade/engine.h"
 #include "ui/main_window.h"
 #include "ui/pages/data_page.h"
 #include "ui/pages/evaluate_page.h"
+#include "ui/pages/inspect_page.h"
 #include "ui/pages/model_page.h"
 #include "ui/pages/predict_page.h"
 #include "ui/pages/runs_page.h"
 #include "ui/pages/train_page.h"
 #include "ui/training_worker.h"
+#include "ui/widgets/attention_inspector.h"
+#include "ui/widgets/attention_overlay.h"
 #include "ui/widgets/confusion_matrix_view.h"
 #include "ui/widgets/image_grid.h"
 #include "ui/plot.h"
@@ -80,6 +84,39 @@ QStringList writeTestImages(const QString& folder, int count)
     return files;
 }
 
+/// Predict with its overlay, then the Inspect page on a validation image of the Evaluate page.
+bool grabPredictAndInspector(MainWindow& window, const QString& out)
+{
+    window.showPage(MainWindow::Page::Predict);
+    vitlab::ui::PredictPage* predict = window.predictPage();
+    const QStringList files = writeTestImages(QDir::tempPath() + QStringLiteral("/vitlab-screenshot-images"), 24);
+    predict->addPaths(files);
+    waitFor([&] { return predict->predictionCount() == files.size() && !predict->isBusy(); }, 120000);
+    predict->images()->setCurrentIndex(predict->images()->model()->index(3, 0));
+    waitFor([&] { return predict->images()->loadedCount() == files.size(); }, 30000);
+    if (!waitFor([&] { return predict->inspector()->view() && !predict->inspector()->isBusy(); }, 60000))
+        return false;
+    grab(window, out + QStringLiteral("/screenshot-predict.png"));
+
+    // Inspect: a validation image from the Evaluate page, and what one patch attends to.
+    vitlab::ui::EvaluatePage* evaluate = window.evaluatePage();
+    window.showPage(MainWindow::Page::Evaluate);
+    const QString source = evaluate->cellImages()->count() > 0 ? evaluate->cellImages()->gridModel()->item(0).source
+                                                                : evaluate->hardestImages()->gridModel()->item(0).source;
+    evaluate->inspect(source);
+    vitlab::ui::AttentionInspector* inspector = window.inspectPage()->inspector();
+    const auto settled = [&] { return inspector->view() && !inspector->isBusy(); };
+    if (!waitFor(settled, 60000))
+        return false;
+    // The patch at about a third of the width and half the height, in the last block.
+    inspector->setQuery(QPointF(0.35, 0.5));
+    settle(200);
+    if (!waitFor(settled, 60000))
+        return false;
+    grab(window, out + QStringLiteral("/screenshot-inspect.png"));
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -94,7 +131,9 @@ int main(int argc, char** argv)
     const QCommandLineOption modelOption(QStringLiteral("model"), QStringLiteral("Model to train."), QStringLiteral("name"),
                                          QStringLiteral("vit_micro_patch4_28"));
     const QCommandLineOption epochsOption(QStringLiteral("epochs"), QStringLiteral("Epochs to train."), QStringLiteral("n"), QStringLiteral("2"));
-    parser.addOptions({outOption, modelOption, epochsOption});
+    const QCommandLineOption runOption(QStringLiteral("run"), QStringLiteral("An existing run: only Predict and the inspector."),
+                                       QStringLiteral("dir"));
+    parser.addOptions({outOption, modelOption, epochsOption, runOption});
     parser.process(app);
     const QString out = parser.value(outOption);
     QDir().mkpath(out);
@@ -103,6 +142,13 @@ int main(int argc, char** argv)
     MainWindow window(runtime);
     window.resize(1200, 760);
     window.show();
+
+    if (parser.isSet(runOption)) {
+        window.runsPage()->openRun(parser.value(runOption));
+        if (!waitFor([&] { return window.evaluatePage()->hasEvaluation(); }, 60000))
+            return 1;
+        return grabPredictAndInspector(window, out) ? 0 : 1;
+    }
 
     // Data
     window.showPage(MainWindow::Page::Data);
@@ -145,14 +191,8 @@ int main(int argc, char** argv)
     waitFor([&] { return window.evaluatePage()->cellImages()->loadedCount() == window.evaluatePage()->cellImages()->count(); }, 30000);
     grab(window, out + QStringLiteral("/screenshot-evaluate.png"));
 
-    // Predict
-    window.showPage(MainWindow::Page::Predict);
-    const QStringList files = writeTestImages(QDir::tempPath() + QStringLiteral("/vitlab-screenshot-images"), 24);
-    window.predictPage()->addPaths(files);
-    waitFor([&] { return window.predictPage()->predictionCount() == files.size() && !window.predictPage()->isBusy(); }, 120000);
-    window.predictPage()->images()->setCurrentIndex(window.predictPage()->images()->model()->index(3, 0));
-    waitFor([&] { return window.predictPage()->images()->loadedCount() == files.size(); }, 30000);
-    grab(window, out + QStringLiteral("/screenshot-predict.png"));
+    if (!grabPredictAndInspector(window, out))
+        return 1;
 
     // Runs: a second run, stopped early (so it can be resumed), compared with the first.
     window.modelPage()->setEpochs(1);

@@ -2,8 +2,8 @@
 
 #include "ui/about.h"
 #include "ui/pages/data_page.h"
-#include "ui/pages/empty_state_page.h"
 #include "ui/pages/evaluate_page.h"
+#include "ui/pages/inspect_page.h"
 #include "ui/pages/model_page.h"
 #include "ui/pages/predict_page.h"
 #include "ui/pages/runs_page.h"
@@ -70,6 +70,7 @@ MainWindow::MainWindow(const RuntimeInfo& runtime, QWidget* parent)
     , m_trainPage(new TrainPage(m_worker, this))
     , m_evaluatePage(new EvaluatePage(this))
     , m_predictPage(new PredictPage(this))
+    , m_inspectPage(new InspectPage(this))
     , m_runsPage(new RunsPage(this))
     , m_datasetStatus(new QLabel(this))
     , m_trainingStatus(new QLabel(this))
@@ -93,11 +94,7 @@ MainWindow::MainWindow(const RuntimeInfo& runtime, QWidget* parent)
     addPage(Page::Train, tr("Train"), s->standardIcon(QStyle::SP_MediaPlay), m_trainPage);
     addPage(Page::Evaluate, tr("Evaluate"), s->standardIcon(QStyle::SP_FileDialogContentsView), m_evaluatePage);
     addPage(Page::Predict, tr("Predict"), s->standardIcon(QStyle::SP_DialogApplyButton), m_predictPage);
-    addPage(Page::Inspect, tr("Inspect"), s->standardIcon(QStyle::SP_FileDialogInfoView),
-            new EmptyStatePage(tr("Inspect"),
-                               tr("See where the model looks: attention per layer and head, and attention "
-                                  "rollout over the image."),
-                               this));
+    addPage(Page::Inspect, tr("Inspect"), s->standardIcon(QStyle::SP_FileDialogInfoView), m_inspectPage);
     addPage(Page::Runs, tr("Runs"), s->standardIcon(QStyle::SP_DriveHDIcon), m_runsPage);
 
     auto* central = new QWidget(this);
@@ -176,6 +173,7 @@ void MainWindow::connectPages()
         statusBar()->showMessage(tr("Training ended: %1").arg(QString::fromStdString(outcomeName(result.outcome))), 10000);
         m_runsPage->refresh();
         m_predictPage->refreshRuns(QString::fromStdString(result.runDirectory));
+        m_inspectPage->refreshRuns(QString::fromStdString(result.runDirectory));
         if (m_closeWhenStopped)
             close();
     });
@@ -194,6 +192,7 @@ void MainWindow::connectPages()
             m_evaluatePage->showEvaluation(run.evaluation, tr("Run %1 (%2)").arg(run.name, QString::fromStdString(run.status.state)),
                                            run.directory);
         m_predictPage->refreshRuns(run.directory);
+        m_inspectPage->refreshRuns(run.directory);
         statusBar()->showMessage(tr("Opened the run %1: curves on Train, evaluation on Evaluate, model on Predict").arg(run.name), 10000);
         showPage(run.evaluation ? Page::Evaluate : Page::Train);
     });
@@ -203,6 +202,11 @@ void MainWindow::connectPages()
     });
     connect(m_runsPage, &RunsPage::failed, this, &MainWindow::showError);
     connect(m_predictPage, &PredictPage::failed, this, &MainWindow::showError);
+    connect(m_inspectPage, &InspectPage::failed, this, &MainWindow::showError);
+    connect(m_evaluatePage, &EvaluatePage::inspectRequested, this, [this](const QString& run, const QString& source) {
+        m_inspectPage->inspect(run, source);
+        showPage(Page::Inspect);
+    });
 }
 
 void MainWindow::addPage(Page page, const QString& title, const QIcon& icon, QWidget* widget)

@@ -13,6 +13,7 @@ namespace vitlab::ui {
 
 class DataPage;
 class EvaluatePage;
+class InspectPage;
 class ModelPage;
 class PredictPage;
 class RunsPage;
@@ -36,6 +37,7 @@ public:
     TrainPage* trainPage() const { return m_trainPage; }
     EvaluatePage* evaluatePage() const { return m_evaluatePage; }
     PredictPage* predictPage() const { return m_predictPage; }
+    InspectPage* inspectPage() const { return m_inspectPage; }
     RunsPage* runsPage() const { return m_runsPage; }
     TrainingWorker* worker() const { return m_worker; }
     /// Selects a dataset as if the user picked it; failures are shown, not thrown.
@@ -72,6 +74,7 @@ private:
     TrainPage* m_trainPage = nullptr;
     EvaluatePage* m_evaluatePage = nullptr;
     PredictPage* m_predictPage = nullptr;
+    InspectPage* m_inspectPage = nullptr;
     RunsPage* m_runsPage = nullptr;
     QLabel* m_datasetStatus = nullptr;
     QLabel* m_trainingStatus = nullptr;

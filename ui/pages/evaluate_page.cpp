@@ -1,6 +1,5 @@
 #include "ui/pages/evaluate_page.h"
 
-#include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/confusion_matrix_view.h"
 #include "ui/widgets/image_grid.h"
 
@@ -88,7 +87,7 @@ EvaluatePage::EvaluatePage(QWidget* parent)
     m_tabs->addTab(m_cellImages, tr("Images of the selected cell"));
     m_tabs->addTab(m_hardest, tr("Hardest examples"));
     m_inspect->setObjectName(QStringLiteral("inspectButton"));
-    m_inspect->setToolTip(tr("Open the selected image in the attention inspector (or double-click an image)"));
+    m_inspect->setToolTip(tr("See where the model looks in the selected image, on the Inspect page (or double-click an image)"));
     m_inspect->setEnabled(false);
     m_tabs->setCornerWidget(m_inspect, Qt::TopRightCorner);
 
@@ -137,17 +136,7 @@ void EvaluatePage::inspect(const QString& source)
 {
     if (source.isEmpty() || m_runDirectory.isEmpty())
         return;
-    if (!m_inspectorWindow)
-        m_inspectorWindow = new InspectorWindow(this);
-    QString title = fileLabel(source.toStdString());
-    if (m_evaluation) {
-        const EvaluationResult& e = *m_evaluation;
-        const auto sample = std::find_if(e.samples.begin(), e.samples.end(),
-                                         [&](const SampleResult& s) { return QString::fromStdString(s.source) == source; });
-        if (sample != e.samples.end())
-            title = tr("%1 (labelled %2)").arg(title, QString::fromStdString(e.classNames[static_cast<std::size_t>(sample->label)]));
-    }
-    m_inspectorWindow->inspect(m_runDirectory, source, title);
+    Q_EMIT inspectRequested(m_runDirectory, source);
 }
 
 void EvaluatePage::showEvaluation(std::shared_ptr<const EvaluationResult> evaluation, const QString& title,

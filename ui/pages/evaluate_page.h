@@ -16,11 +16,10 @@ namespace vitlab::ui {
 
 class ConfusionMatrixView;
 class ImageGrid;
-class InspectorWindow;
 
 /// An evaluation, explained: the confusion matrix as a heat map, per-class precision, recall and
 /// F1, top-1 and top-5, the images behind any cell, and the hardest examples (highest loss), where
-/// mislabelled images turn up first. Any of those images opens in an attention inspector.
+/// mislabelled images turn up first. Any of those images can be inspected.
 class EvaluatePage : public QWidget {
     Q_OBJECT
 public:
@@ -32,7 +31,7 @@ public:
     bool hasEvaluation() const { return m_evaluation != nullptr; }
     /// Shows the images of true class `trueClass` predicted as `predicted`.
     void showCell(int trueClass, int predicted);
-    /// Opens the inspector window on a validation image (a Dataset source) of the evaluated run.
+    /// Asks for the attention inspector on a validation image of the evaluated run.
     void inspect(const QString& source);
 
     ConfusionMatrixView* matrix() const { return m_matrix; }
@@ -40,8 +39,11 @@ public:
     ImageGrid* cellImages() const { return m_cellImages; }
     ImageGrid* hardestImages() const { return m_hardest; }
     QLabel* summary() const { return m_summary; }
-    /// nullptr until an image has been inspected.
-    InspectorWindow* inspectorWindow() const { return m_inspectorWindow; }
+    QPushButton* inspectButton() const { return m_inspect; }
+
+Q_SIGNALS:
+    /// `source` (a file or a Dataset source) should be inspected with the model of `runDirectory`.
+    void inspectRequested(const QString& runDirectory, const QString& source);
 
 private:
     void fillHardest();
@@ -58,7 +60,6 @@ private:
     ImageGrid* m_cellImages = nullptr;
     ImageGrid* m_hardest = nullptr;
     QPushButton* m_inspect = nullptr;
-    InspectorWindow* m_inspectorWindow = nullptr;
 };
 
 } // namespace vitlab::ui

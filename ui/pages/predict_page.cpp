@@ -4,6 +4,7 @@
 #include "ui/widgets/dropped_paths.h"
 #include "ui/widgets/image_grid.h"
 #include "ui/widgets/probability_bars.h"
+#include "ui/widgets/run_choice.h"
 
 #include <QComboBox>
 #include <QDragEnterEvent>
@@ -135,25 +136,8 @@ PredictPage::~PredictPage()
 void PredictPage::refreshRuns(const QString& runDirectory)
 {
     const QString keep = runDirectory.isEmpty() ? this->runDirectory() : runDirectory;
-    QSignalBlocker block(m_runs);
-    m_runs->clear();
-    try {
-        for (const RunSummary& run : listRuns(defaultRunsDirectory())) {
-            const RunFolder folder(run.directory);
-            if (folder.weightsForInference().empty())
-                continue;
-            m_runs->addItem(QStringLiteral("%1  (%2, %3)").arg(QString::fromStdString(run.name), QString::fromStdString(run.model),
-                                                              QString::fromStdString(run.status.state)),
-                            QString::fromStdString(run.directory.string()));
-        }
-    } catch (const std::exception&) {
-        // No runs folder yet: the list stays empty and the hint says what to do.
-    }
-    if (!keep.isEmpty() && m_runs->findData(keep) < 0 && !RunFolder(keep.toStdString()).weightsForInference().empty())
-        m_runs->insertItem(0, QFileInfo(keep).fileName(), keep);
+    fillRunChoices(m_runs, keep);
     const int index = m_runs->findData(keep);
-    m_runs->setCurrentIndex(index >= 0 ? index : 0);
-    block.unblock();
     if (m_runs->count() == 0)
         m_hint->setText(tr("No trained model yet: train one on the Train page, then drop images here."));
     else

@@ -64,7 +64,7 @@ QImage toQImage(const facade::RgbImage& image)
     return QImage(image.pixels.data(), image.width, image.height, 3 * image.width, QImage::Format_RGB888).copy();
 }
 
-AttentionInspector::AttentionInspector(QWidget* parent)
+AttentionInspector::AttentionInspector(QWidget* parent, Qt::Orientation orientation)
     : QWidget(parent)
     , m_overlay(new AttentionOverlay(this))
     , m_method(new QComboBox(this))
@@ -74,7 +74,7 @@ AttentionInspector::AttentionInspector(QWidget* parent)
     , m_discard(new QDoubleSpinBox(this))
     , m_token(new QComboBox(this))
     , m_class(new QComboBox(this))
-    , m_inner(new QCheckBox(tr("Pixel attention inside each patch"), this))
+    , m_inner(new QCheckBox(tr("Inner (pixel) attention"), this))
     , m_opacity(new QSlider(Qt::Horizontal, this))
     , m_query(new QLabel(this))
     , m_clearQuery(new QPushButton(tr("Reset"), this))
@@ -89,6 +89,11 @@ AttentionInspector::AttentionInspector(QWidget* parent)
     m_headGrid->setObjectName(QStringLiteral("attentionHeads"));
     m_status->setObjectName(QStringLiteral("attentionStatus"));
     m_overlay->setPlaceholder(tr("Select an image to see where the model looks."));
+    // Long entries ("Relevance (gradients)") must not set the page's minimum width.
+    for (QComboBox* box : {m_method, m_layer, m_head, m_fusion, m_token, m_class}) {
+        box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        box->setMinimumContentsLength(6);
+    }
 
     m_method->setToolTip(tr("Rollout follows attention through every block; one block shows its raw attention; "
                             "relevance weighs attention by the gradient of the chosen class; Grad-CAM uses the "
@@ -112,27 +117,23 @@ AttentionInspector::AttentionInspector(QWidget* parent)
     m_clearQuery->setToolTip(tr("Back to the attention of the class token"));
     m_save->setToolTip(tr("Save the overlay as shown, at the size the model saw the image"));
     m_status->setWordWrap(true);
+    // Texts that change with every click must not widen the page.
+    m_query->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_headGrid->setViewMode(QListView::IconMode);
     m_headGrid->setIconSize({kHeadTileSize, kHeadTileSize});
     m_headGrid->setResizeMode(QListView::Adjust);
     m_headGrid->setMovement(QListView::Static);
     m_headGrid->setUniformItemSizes(true);
-    m_headGrid->setMaximumHeight(2 * (kHeadTileSize + 26));
-    m_headGrid->setMinimumHeight(kHeadTileSize + 26);
     m_headGrid->setToolTip(tr("Every head of the chosen block; click one to show it above"));
 
-    // Two columns of controls keep the inspector short enough to share the Predict page with the bars.
-    auto* controls = new QGridLayout;
-    controls->setColumnStretch(1, 1);
-    controls->setColumnStretch(3, 1);
-    const auto label = [this](const QString& text) { return new QLabel(text, this); };
     auto* layerAndHead = new QHBoxLayout;
     layerAndHead->addWidget(m_layer, 1);
     layerAndHead->addWidget(m_head, 1);
     auto* fusionRow = new QHBoxLayout;
     fusionRow->addWidget(m_fusion, 1);
-    fusionRow->addWidget(label(tr("discard")));
+    fusionRow->addWidget(new QLabel(tr("discard"), this));
     fusionRow->addWidget(m_discard);
     auto* queryRow = new QHBoxLayout;
     queryRow->addWidget(m_query, 1);
@@ -140,28 +141,49 @@ AttentionInspector::AttentionInspector(QWidget* parent)
     auto* opacityRow = new QHBoxLayout;
     opacityRow->addWidget(m_opacity, 1);
     opacityRow->addWidget(m_save);
-    controls->addWidget(label(tr("Method:")), 0, 0);
-    controls->addWidget(m_method, 0, 1);
-    controls->addWidget(label(tr("Block, head:")), 0, 2);
-    controls->addLayout(layerAndHead, 0, 3);
-    controls->addWidget(label(tr("Heads fused by:")), 1, 0);
-    controls->addLayout(fusionRow, 1, 1);
-    controls->addWidget(label(tr("Token:")), 1, 2);
-    controls->addWidget(m_token, 1, 3);
-    controls->addWidget(label(tr("Class:")), 2, 0);
-    controls->addWidget(m_class, 2, 1);
-    controls->addWidget(m_inner, 2, 2, 1, 2);
-    controls->addWidget(label(tr("Query:")), 3, 0);
-    controls->addLayout(queryRow, 3, 1);
-    controls->addWidget(label(tr("Opacity:")), 3, 2);
-    controls->addLayout(opacityRow, 3, 3);
+    const std::vector<std::pair<QString, QLayoutItem*>> fields = {
+        {tr("Method:"), new QWidgetItem(m_method)}, {tr("Block, head:"), layerAndHead},
+        {tr("Heads fused by:"), fusionRow},         {tr("Token:"), new QWidgetItem(m_token)},
+        {tr("Class:"), new QWidgetItem(m_class)},   {QString(), new QWidgetItem(m_inner)},
+        {tr("Query:"), queryRow},                   {tr("Opacity:"), opacityRow},
+    };
+    // Beside the image one pair per row; under it two, to stay short beside the Predict page's bars.
+    const bool vertical = orientation == Qt::Vertical;
+    const int pairsPerRow = vertical ? 2 : 1;
+    auto* controls = new QGridLayout;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const int row = int(i) / pairsPerRow;
+        const int column = 2 * (int(i) % pairsPerRow);
+        if (!fields[i].first.isEmpty())
+            controls->addWidget(new QLabel(fields[i].first, this), row, column);
+        controls->addItem(fields[i].second, row, column + 1);
+        controls->setColumnStretch(column + 1, 1);
+    }
 
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->addWidget(m_overlay, 1);
-    layout->addWidget(m_status);
-    layout->addLayout(controls);
-    layout->addWidget(m_headGrid);
+    if (vertical) {
+        // One row of heads without captions (their tooltips name them), scrolled sideways when a
+        // block has many: the Predict page's bars need the height.
+        m_headGrid->setFlow(QListView::LeftToRight);
+        m_headGrid->setWrapping(false);
+        m_headGrid->setFixedHeight(kHeadTileSize + 30);
+        m_showHeadCaptions = false;
+        auto* layout = new QVBoxLayout(this);
+        layout->setContentsMargins(0, 0, 0, 0);
+        layout->addWidget(m_overlay, 1);
+        layout->addWidget(m_status);
+        layout->addLayout(controls);
+        layout->addWidget(m_headGrid);
+    } else {
+        auto* side = new QVBoxLayout;
+        side->addWidget(m_status);
+        side->addLayout(controls);
+        side->addWidget(new QLabel(tr("Every head of the block:"), this));
+        side->addWidget(m_headGrid, 1);
+        auto* layout = new QHBoxLayout(this);
+        layout->setContentsMargins(0, 0, 0, 0);
+        layout->addWidget(m_overlay, 3);
+        layout->addLayout(side, 2);
+    }
 
     const auto changed = [this] {
         updateControls();
@@ -458,7 +480,9 @@ void AttentionInspector::fillHeadGrid()
     for (int head = 0; head < m_heads->heads; ++head) {
         const QImage tile = blendHeatmap(m_image, toQImage(m_heads->heatmaps[static_cast<std::size_t>(head)]), opacity)
                                 .scaled(kHeadTileSize, kHeadTileSize, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-        auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(tile)), tr("Head %1").arg(head + 1), m_headGrid);
+        const QString name = tr("Head %1").arg(head + 1);
+        auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(tile)), m_showHeadCaptions ? name : QString(), m_headGrid);
+        item->setToolTip(name);
         item->setData(Qt::UserRole, head);
     }
     const int chosen = m_head->currentData().toInt();
@@ -487,27 +511,6 @@ void AttentionInspector::updateControls()
         m_query->setText(tr("the clicked patch"));
     else
         m_query->setText(tr("class token (click a patch)"));
-}
-
-InspectorWindow::InspectorWindow(QWidget* parent)
-    : QDialog(parent)
-    , m_inspector(new AttentionInspector(this))
-{
-    setObjectName(QStringLiteral("inspectorWindow"));
-    setModal(false);
-    resize(560, 760);
-    auto* layout = new QVBoxLayout(this);
-    layout->addWidget(m_inspector);
-}
-
-void InspectorWindow::inspect(const QString& runDirectory, const QString& source, const QString& title)
-{
-    setWindowTitle(tr("Where the model looks: %1").arg(title));
-    m_inspector->setRun(runDirectory);
-    m_inspector->setSource(source);
-    show();
-    raise();
-    activateWindow();
 }
 
 } // namespace vitlab::ui

@@ -2,7 +2,6 @@
 
 #include "core/facade/inspector.h"
 
-#include <QDialog>
 #include <QFutureWatcher>
 #include <QPointF>
 #include <QWidget>
@@ -30,7 +29,9 @@ class AttentionOverlay;
 class AttentionInspector : public QWidget {
     Q_OBJECT
 public:
-    explicit AttentionInspector(QWidget* parent = nullptr);
+    /// Vertical: the image above its controls and a strip of heads (a page's side pane).
+    /// Horizontal: the image beside its controls and a wrapping grid of heads (a whole page).
+    explicit AttentionInspector(QWidget* parent = nullptr, Qt::Orientation orientation = Qt::Vertical);
     ~AttentionInspector() override;
 
     /// The run whose best weights explain; loaded with the next image.
@@ -119,21 +120,10 @@ private:
     std::optional<facade::AttentionView> m_view;
     std::optional<facade::HeadMaps> m_heads;
     QImage m_image;
+    bool m_showHeadCaptions = true;
     /// Controls changed while a job ran: one more job when it ends.
     bool m_dirty = false;
     QFutureWatcher<Job> m_watcher;
-};
-
-/// A separate window around an inspector, for the images of the Evaluate page.
-class InspectorWindow : public QDialog {
-    Q_OBJECT
-public:
-    explicit InspectorWindow(QWidget* parent = nullptr);
-    void inspect(const QString& runDirectory, const QString& source, const QString& title);
-    AttentionInspector* inspector() const { return m_inspector; }
-
-private:
-    AttentionInspector* m_inspector = nullptr;
 };
 
 /// An RGB image of the facade as a QImage (a copy).

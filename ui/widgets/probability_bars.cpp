@@ -7,7 +7,7 @@ namespace vitlab::ui {
 ProbabilityBars::ProbabilityBars(QWidget* parent)
     : QWidget(parent)
 {
-    setMinimumHeight(5 * 28 + 8);
+    setMinimumHeight(5 * kRowHeight + 8);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
 }
 
@@ -27,7 +27,7 @@ void ProbabilityBars::paintEvent(QPaintEvent*)
                          m_note.isEmpty() ? tr("Select an image to see its top-5 classes.") : m_note);
         return;
     }
-    const int rowHeight = 28;
+    const int rowHeight = kRowHeight;
     const int nameWidth = std::min(160, width() / 3);
     const int valueWidth = 64;
     const int barWidth = std::max(10, width() - nameWidth - valueWidth - 16);

@@ -17,7 +17,8 @@ public:
     explicit ProbabilityBars(QWidget* parent = nullptr);
     void setBars(const QVector<Bar>& bars, const QString& note = {});
     const QVector<Bar>& bars() const { return m_bars; }
-    QSize sizeHint() const override { return {320, 5 * 28 + 8}; }
+    static constexpr int kRowHeight = 25;
+    QSize sizeHint() const override { return {320, 5 * kRowHeight + 8}; }
 
 protected:
     void paintEvent(QPaintEvent* event) override;
