@@ -4,6 +4,7 @@
 // runs give a reason instead of a map.
 #include "core/facade/engine.h"
 #include "synthetic_images.h"
+#include "trained_run.h"
 #include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/attention_overlay.h"
 
@@ -41,24 +42,21 @@ private:
     QString m_run;
     QString m_image;
 
-    /// Trains `config` (a JSON model) for one epoch into runs/<name>; returns the run folder.
+    /// Trains `modelJson` for one epoch on the pattern folder; returns the run folder.
     QString trainTiny(const std::string& name, const std::string& modelJson)
     {
         const std::filesystem::path root = m_dir.path().toStdString();
-        std::ofstream(root / (name + ".json")) << modelJson;
-        TrainConfig config;
-        config.data = (root / "data").string();
-        config.model = (root / (name + ".json")).string();
-        config.epochs = 1;
-        config.batchSize = 8;
-        config.precision = Precision::Float32;
-        config.device = "cpu";
-        config.runsDirectory = (root / "runs").string();
-        config.runName = name;
-        TrainControl control;
-        if (trainRun(config, {}, control).outcome != RunOutcome::Finished)
-            return {};
-        return QString::fromStdString((root / "runs" / name).string());
+        return QString::fromStdString(test::trainTinyRun(root, root / "data", name, modelJson, 1).string());
+    }
+
+    /// Shows `inspector` on the test image of `run` and waits for its first map.
+    bool open(AttentionInspector& inspector, const QString& run)
+    {
+        inspector.resize(500, 700);
+        inspector.show();
+        inspector.setRun(run);
+        inspector.setSource(m_image);
+        return settle(inspector);
     }
 
     /// Waits until the inspector has settled on a map for its current request.
@@ -76,31 +74,15 @@ private Q_SLOTS:
         facade::startEngine();
         const std::filesystem::path root = m_dir.path().toStdString();
         QVERIFY(test::writePatternFolder(root / "data", 3, 8, 16, /*splits=*/true));
-        std::ofstream(root / "tiny.json")
-            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
-        TrainConfig config;
-        config.data = (root / "data").string();
-        config.model = (root / "tiny.json").string();
-        config.epochs = 2;
-        config.batchSize = 8;
-        config.precision = Precision::Float32;
-        config.device = "cpu";
-        config.runsDirectory = (root / "runs").string();
-        config.runName = "run";
-        TrainControl control;
-        QCOMPARE(trainRun(config, {}, control).outcome, RunOutcome::Finished);
-        m_run = QString::fromStdString((root / "runs" / "run").string());
+        m_run = QString::fromStdString(test::trainTinyRun(root, root / "data", "run", test::kTinyVitJson, 2).string());
+        QVERIFY(!m_run.isEmpty());
         m_image = QString::fromStdString((root / "data" / "val" / "class_1" / "2.png").string());
     }
 
     void showsTheMapAndTheHeadsOfAnImage()
     {
         AttentionInspector inspector;
-        inspector.resize(500, 700);
-        inspector.show();
-        inspector.setRun(m_run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, m_run));
         QVERIFY(inspector.view());
         QCOMPARE(inspector.methodBox()->count(), 3); // rollout, attention, relevance for ViT
         QCOMPARE(inspector.methodBox()->currentData().toString(), QStringLiteral("rollout"));
@@ -118,12 +100,7 @@ private Q_SLOTS:
     void clickingAPatchShowsWhatItAttendsTo()
     {
         AttentionInspector inspector;
-        inspector.resize(500, 700);
-        inspector.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&inspector));
-        inspector.setRun(m_run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, m_run));
         inspector.methodBox()->setCurrentIndex(inspector.methodBox()->findData(QStringLiteral("attention")));
         QVERIFY(settle(inspector));
         const std::vector<float> fromClassToken = inspector.view()->map;
@@ -154,10 +131,7 @@ private Q_SLOTS:
     void clickingAHeadOfTheGridShowsThatHead()
     {
         AttentionInspector inspector;
-        inspector.show();
-        inspector.setRun(m_run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, m_run));
         QCOMPARE(inspector.headGrid()->count(), 2);
         const QRect second = inspector.headGrid()->visualItemRect(inspector.headGrid()->item(1));
         QTest::mouseClick(inspector.headGrid()->viewport(), Qt::LeftButton, {}, second.center());
@@ -175,10 +149,7 @@ private Q_SLOTS:
     void opacityReblendsWithoutAskingTheModel()
     {
         AttentionInspector inspector;
-        inspector.show();
-        inspector.setRun(m_run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, m_run));
         const QImage picture = ui::toQImage(inspector.view()->image).convertToFormat(QImage::Format_RGB32);
         const QImage heatmap = ui::toQImage(inspector.view()->heatmap).convertToFormat(QImage::Format_RGB32);
         inspector.opacitySlider()->setValue(0);
@@ -195,10 +166,7 @@ private Q_SLOTS:
     void relevanceOfAChosenClassAndBurstsOfChanges()
     {
         AttentionInspector inspector;
-        inspector.show();
-        inspector.setRun(m_run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, m_run));
         // Several changes while a job runs end in one map for the last state.
         inspector.methodBox()->setCurrentIndex(inspector.methodBox()->findData(QStringLiteral("relevance")));
         inspector.classBox()->setCurrentIndex(inspector.classBox()->findData(0));
@@ -234,10 +202,7 @@ private Q_SLOTS:
                                                    "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2]})");
         QVERIFY(!run.isEmpty());
         AttentionInspector inspector;
-        inspector.show();
-        inspector.setRun(run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, run));
         // Rollout needs global attention: Swin starts on the attention of its last block.
         QCOMPARE(inspector.methodBox()->count(), 2);
         QCOMPARE(inspector.request().method, std::string("attention"));
@@ -263,10 +228,7 @@ private Q_SLOTS:
                                                  "num_heads_inner": 1, "first_stride": 2})");
         QVERIFY(!run.isEmpty());
         AttentionInspector inspector;
-        inspector.show();
-        inspector.setRun(run);
-        inspector.setSource(m_image);
-        QVERIFY(settle(inspector));
+        QVERIFY(open(inspector, run));
         QVERIFY(!inspector.innerBox()->isHidden());
         QCOMPARE(inspector.headGrid()->count(), 2);
         inspector.methodBox()->setCurrentIndex(inspector.methodBox()->findData(QStringLiteral("attention")));

@@ -2,8 +2,8 @@
 // method its family supports, heads come as a grid, and bad requests are errors with messages.
 #include "core/errors.h"
 #include "core/facade/inspector.h"
-#include "core/train/trainer.h"
 #include "synthetic_images.h"
+#include "trained_run.h"
 
 #include <QImage>
 #include <QTemporaryDir>
@@ -26,20 +26,8 @@ private Q_SLOTS:
     {
         const std::filesystem::path root = m_dir.path().toStdString();
         QVERIFY(test::writePatternFolder(root / "data", 3, 8, 16, /*splits=*/true));
-        std::ofstream(root / "tiny.json")
-            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
-        TrainConfig config;
-        config.data = (root / "data").string();
-        config.model = (root / "tiny.json").string();
-        config.epochs = 2;
-        config.batchSize = 8;
-        config.precision = Precision::Float32;
-        config.device = "cpu";
-        config.runsDirectory = (root / "runs").string();
-        config.runName = "run";
-        TrainControl control;
-        QCOMPARE(trainRun(config, {}, control).outcome, RunOutcome::Finished);
-        m_run = root / "runs" / "run";
+        m_run = test::trainTinyRun(root, root / "data", "run", test::kTinyVitJson, 2);
+        QVERIFY(!m_run.empty());
         m_image = (root / "data" / "val" / "class_1" / "2.png").string();
     }
 
