@@ -73,7 +73,7 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
     for (const auto& c : report.classes)
         images += c.train;
     if (builtin || (report.maxWidth > 0 && report.maxWidth <= 28 && report.maxHeight <= 28)) {
-        s.model = builtin ? "vit_tiny_d6_patch4_28" : "vit_micro_patch4_28";
+        s.model = builtin ? "vit_micro_r5_s4_28" : "vit_micro_patch4_28";
         s.imageSize = 28;
         s.batchSize = 128;
         s.epochs = builtin ? 10 : 20;

@@ -296,7 +296,7 @@ void registerVitFamily(ModelRegistry& registry)
     // Small presets for small images, sized to train on a 2-core CPU in minutes.
     auto grey28 = vitArgs(28, 4, 192, 6, 3, 1);
     registry.addModel("vit_tiny_d6_patch4_28", "vit", grey28,
-                      "ViT, width 192, 6 blocks, 3 heads, 4-px patches, 28 px grey (Fashion-MNIST default)",
+                      "ViT, width 192, 6 blocks, 3 heads, 4-px patches, 28 px grey",
                       {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5});
     registry.addModel("vit_micro_patch4_28", "vit", vitArgs(28, 4, 96, 4, 3, 1),
                       "ViT, width 96, 4 blocks, 3 heads, 4-px patches, 28 px grey (fastest)", {0.5, 0.5, 0.5},

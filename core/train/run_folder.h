@@ -53,7 +53,7 @@ public:
     explicit RunFolder(std::filesystem::path directory);
 
     /// A new, empty run folder under `runsDirectory` named `name`, or, when empty, after the
-    /// time and `model` ("20261124-101500-vit_tiny_d6_patch4_28"); a suffix keeps it unique.
+    /// time and `model` ("20261124-101500-vit_micro_r5_s4_28"); a suffix keeps it unique.
     static RunFolder create(const std::filesystem::path& runsDirectory, const std::string& name,
                             const std::string& model);
     /// Throws IoError when `directory` is not a run folder (no config.json).

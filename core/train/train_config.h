@@ -25,7 +25,8 @@ struct TrainConfig {
 
     // --- Model
     /// A registry name or the path of a JSON model config.
-    std::string model = "vit_tiny_d6_patch4_28";
+    /// The default: the Fashion-MNIST preset.
+    std::string model = "vit_micro_r5_s4_28";
     /// Training image size; 0 keeps the model's own.
     std::int64_t imageSize = 0;
     /// timm weights to start from (.safetensors), or empty.

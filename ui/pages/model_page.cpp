@@ -264,7 +264,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_suggestion->setText(tr("Open a dataset on the Data page and settings that suit it are proposed here."));
     m_useSuggestion->setEnabled(false);
     fillSizes();
-    setModel(QStringLiteral("vit_tiny_d6_patch4_28"));
+    setModel(QStringLiteral("vit_micro_r5_s4_28"));
 }
 
 void ModelPage::fillSizes()

@@ -23,7 +23,7 @@ public:
     explicit TrainPage(TrainingWorker* worker, QWidget* parent = nullptr);
 
     TrainingCharts* charts() const { return m_charts; }
-    /// A line that says what Start will train ("vit_tiny_d6_patch4_28 on Fashion-MNIST, 10 epochs").
+    /// A line that says what Start will train ("vit_micro_r5_s4_28 on Fashion-MNIST, 10 epochs").
     void setPlan(const QString& plan, bool ready);
     /// Shows a stored run's curves (opened from the Runs page).
     void showHistory(const QString& runName, const std::vector<MetricsRow>& rows);
