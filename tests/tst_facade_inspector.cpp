@@ -72,6 +72,10 @@ private Q_SLOTS:
         }
         // Different heads look at different places, so their coloured maps differ.
         QVERIFY(heads.heatmaps[0].pixels != heads.heatmaps[1].pixels);
+        // Both at once (one decode) give the same as the separate calls.
+        const auto inspection = inspector.inspect(m_image, request);
+        QCOMPARE(inspection.heads.maps, heads.maps);
+        QCOMPARE(inspection.view.map, inspector.explain(m_image, request).map);
         QCOMPARE(inspector.queryTokens(), std::vector<std::string>{"class"});
         QVERIFY(!inspector.hasInnerAttention());
     }

@@ -62,6 +62,42 @@ std::vector<float> toVector(const torch::Tensor& tensor)
     return {flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()};
 }
 
+AttentionView explainInput(LoadedRun& run, const torch::Tensor& input, const cv::Mat& display,
+                           const AttentionRequest& request)
+{
+    const auto explanation = vitlab::explain(*run.model, input, toOptions(request));
+    AttentionView view;
+    view.image = toRgbImage(display);
+    view.gridHeight = static_cast<int>(explanation.map.size(0));
+    view.gridWidth = static_cast<int>(explanation.map.size(1));
+    view.map = toVector(explanation.map);
+    view.heatmap = toRgbImage(colouredMap(view.map, view.gridHeight, view.gridWidth, display.size()));
+    view.layers = explanation.layers;
+    view.heads = explanation.heads;
+    view.classIndex = static_cast<int>(explanation.classIndex);
+    view.probabilities = toVector(explanation.probabilities);
+    return view;
+}
+
+HeadMaps headsOfInput(LoadedRun& run, const torch::Tensor& input, cv::Size displaySize, const AttentionRequest& request)
+{
+    auto options = toOptions(request);
+    options.method = ExplainMethod::Attention;
+    const auto maps = attentionPerHead(*run.model, input, options);
+    HeadMaps result;
+    result.heads = static_cast<int>(maps.size(0));
+    result.gridHeight = static_cast<int>(maps.size(1));
+    result.gridWidth = static_cast<int>(maps.size(2));
+    result.maps = toVector(maps);
+    const std::size_t area = static_cast<std::size_t>(result.gridHeight) * static_cast<std::size_t>(result.gridWidth);
+    for (std::size_t h = 0; h < static_cast<std::size_t>(result.heads); ++h) {
+        const std::vector<float> head(result.maps.begin() + static_cast<std::ptrdiff_t>(h * area),
+                                      result.maps.begin() + static_cast<std::ptrdiff_t>((h + 1) * area));
+        result.heatmaps.push_back(toRgbImage(colouredMap(head, result.gridHeight, result.gridWidth, displaySize)));
+    }
+    return result;
+}
+
 } // namespace
 
 struct Inspector::Impl {
@@ -115,40 +151,20 @@ bool Inspector::hasInnerAttention() const
 AttentionView Inspector::explain(const std::string& source, const AttentionRequest& request)
 {
     const auto input = evaluationInput(source, m_impl->run.spec);
-    const auto explanation = vitlab::explain(*m_impl->run.model, input, toOptions(request));
-    AttentionView view;
-    const auto image = displayImage(input, m_impl->run.spec);
-    view.image = toRgbImage(image);
-    view.gridHeight = static_cast<int>(explanation.map.size(0));
-    view.gridWidth = static_cast<int>(explanation.map.size(1));
-    view.map = toVector(explanation.map);
-    view.heatmap = toRgbImage(colouredMap(view.map, view.gridHeight, view.gridWidth, image.size()));
-    view.layers = explanation.layers;
-    view.heads = explanation.heads;
-    view.classIndex = static_cast<int>(explanation.classIndex);
-    view.probabilities = toVector(explanation.probabilities);
-    return view;
+    return explainInput(m_impl->run, input, displayImage(input, m_impl->run.spec), request);
 }
 
 HeadMaps Inspector::heads(const std::string& source, const AttentionRequest& request)
 {
     const auto input = evaluationInput(source, m_impl->run.spec);
-    auto options = toOptions(request);
-    options.method = ExplainMethod::Attention;
-    const auto maps = attentionPerHead(*m_impl->run.model, input, options);
-    HeadMaps result;
-    result.heads = static_cast<int>(maps.size(0));
-    result.gridHeight = static_cast<int>(maps.size(1));
-    result.gridWidth = static_cast<int>(maps.size(2));
-    result.maps = toVector(maps);
-    const auto size = displayImage(input, m_impl->run.spec).size();
-    const std::size_t area = static_cast<std::size_t>(result.gridHeight) * static_cast<std::size_t>(result.gridWidth);
-    for (std::size_t h = 0; h < static_cast<std::size_t>(result.heads); ++h) {
-        const std::vector<float> head(result.maps.begin() + static_cast<std::ptrdiff_t>(h * area),
-                                      result.maps.begin() + static_cast<std::ptrdiff_t>((h + 1) * area));
-        result.heatmaps.push_back(toRgbImage(colouredMap(head, result.gridHeight, result.gridWidth, size)));
-    }
-    return result;
+    return headsOfInput(m_impl->run, input, displayImage(input, m_impl->run.spec).size(), request);
+}
+
+Inspection Inspector::inspect(const std::string& source, const AttentionRequest& request)
+{
+    const auto input = evaluationInput(source, m_impl->run.spec);
+    const auto display = displayImage(input, m_impl->run.spec);
+    return {explainInput(m_impl->run, input, display, request), headsOfInput(m_impl->run, input, display.size(), request)};
 }
 
 void Inspector::saveOverlay(const AttentionView& view, double opacity, const std::filesystem::path& path)

@@ -63,6 +63,12 @@ struct HeadMaps {
     std::vector<RgbImage> heatmaps;
 };
 
+/// What the app shows for one request: the map and every head of the chosen block.
+struct Inspection {
+    AttentionView view;
+    HeadMaps heads;
+};
+
 class Inspector {
 public:
     /// Loads a run's best (else last) weights on the CPU. Throws vitlab::Error with a message for
@@ -86,6 +92,8 @@ public:
     AttentionView explain(const std::string& source, const AttentionRequest& request);
     /// Every head of `request.layer` (method attention), for the grid of heads.
     HeadMaps heads(const std::string& source, const AttentionRequest& request);
+    /// `explain` and `heads` together, decoding the image once.
+    Inspection inspect(const std::string& source, const AttentionRequest& request);
 
     /// Writes `view`'s heatmap blended over its image at `opacity` (0 to 1) as a PNG, as the CLI's
     /// explain does. Throws vitlab::Error naming the path when it cannot.

@@ -224,6 +224,41 @@ void checkBf16(const torch::Tensor& t, const char* what)
     TORCH_CHECK(t.scalar_type() == torch::kBFloat16 && t.device().is_cpu(), what, " must be a bf16 CPU tensor");
 }
 
+/// The operands of `x + (branch + branchBias)`: the stream in float32, the bf16 branch, its bias and
+/// the float32 sum to be written, all contiguous.
+struct ResidualOperands {
+    ResidualOperands(const torch::Tensor& x, const torch::Tensor& branch, const torch::Tensor& branchBias)
+    {
+        checkBf16(branch, "the residual branch");
+        TORCH_CHECK(branch.numel() == x.numel(), "the residual branch has another size than the stream");
+        width = x.size(-1);
+        input = x.to(torch::kFloat32).contiguous();
+        branchIn = branch.contiguous();
+        bias = floatVector(branchBias, width);
+        sum = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+        inputData = input.data_ptr<float>();
+        branchData = bf16Data(branchIn);
+        biasData = bias.data_ptr<float>();
+        sumData = sum.data_ptr<float>();
+    }
+    std::int64_t rows() const { return input.numel() / width; }
+    /// Writes row `r` of the sum.
+    void addRow(std::int64_t r) const
+    {
+        addResidualRow(inputData + r * width, branchData + r * width, biasData, width, sumData + r * width);
+    }
+
+    std::int64_t width = 0;
+    torch::Tensor input;
+    torch::Tensor branchIn;
+    torch::Tensor bias;
+    torch::Tensor sum;
+    const float* inputData = nullptr;
+    const Bf16Bits* branchData = nullptr;
+    const float* biasData = nullptr;
+    float* sumData = nullptr;
+};
+
 } // namespace
 
 bool bf16InferenceApplies(const torch::Tensor& x)
@@ -258,51 +293,33 @@ std::pair<torch::Tensor, torch::Tensor> addResidualLayerNormToBf16(const torch::
                                                                     const torch::Tensor& bias, double eps)
 {
     RECORD_FUNCTION("vitlab::fused::addResidualLayerNormToBf16", std::vector<c10::IValue>());
-    checkBf16(branch, "the residual branch");
-    TORCH_CHECK(branch.numel() == x.numel(), "the residual branch has another size than the stream");
-    const auto n = x.size(-1);
-    const auto input = x.to(torch::kFloat32).contiguous();
-    const auto branchIn = branch.contiguous();
-    const auto branchB = floatVector(branchBias, n);
+    const ResidualOperands residual(x, branch, branchBias);
+    const auto n = residual.width;
     const auto w = weight.defined() ? floatVector(weight, n) : torch::ones({n});
     const auto b = floatVector(bias, n);
-    auto sum = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
     auto normed = torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
-    const float* in = input.data_ptr<float>();
-    const Bf16Bits* br = bf16Data(branchIn);
-    const float* brb = branchB.data_ptr<float>();
     const float* wp = w.data_ptr<float>();
     const float* bp = b.data_ptr<float>();
-    float* sump = sum.data_ptr<float>();
+    const float* sump = residual.sumData;
     Bf16Bits* dst = bf16Data(normed);
-    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, residual.rows(), rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r) {
-            addResidualRow(in + r * n, br + r * n, brb, n, sump + r * n);
+            residual.addRow(r);
             layerNormRow(sump + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
         }
     });
-    return {sum, normed};
+    return {residual.sum, normed};
 }
 
 torch::Tensor addResidual(const torch::Tensor& x, const torch::Tensor& branch, const torch::Tensor& branchBias)
 {
     RECORD_FUNCTION("vitlab::fused::addResidual", std::vector<c10::IValue>());
-    checkBf16(branch, "the residual branch");
-    TORCH_CHECK(branch.numel() == x.numel(), "the residual branch has another size than the stream");
-    const auto n = x.size(-1);
-    const auto input = x.to(torch::kFloat32).contiguous();
-    const auto branchIn = branch.contiguous();
-    const auto branchB = floatVector(branchBias, n);
-    auto sum = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
-    const float* in = input.data_ptr<float>();
-    const Bf16Bits* br = bf16Data(branchIn);
-    const float* brb = branchB.data_ptr<float>();
-    float* sump = sum.data_ptr<float>();
-    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+    const ResidualOperands residual(x, branch, branchBias);
+    at::parallel_for(0, residual.rows(), rowGrain(residual.width), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r)
-            addResidualRow(in + r * n, br + r * n, brb, n, sump + r * n);
+            residual.addRow(r);
     });
-    return sum;
+    return residual.sum;
 }
 
 std::array<torch::Tensor, 3> splitHeads(const torch::Tensor& qkv, const torch::Tensor& bias, std::int64_t batch,

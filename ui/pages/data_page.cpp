@@ -422,8 +422,7 @@ void DataPage::showClass(int label)
     items.reserve(sources.size());
     for (const auto& source : sources) {
         const QString path = QString::fromStdString(source);
-        const int hash = path.lastIndexOf(QLatin1Char('#'));
-        items.push_back({path, hash >= 0 ? path.mid(hash + 1) : QFileInfo(path).fileName(), path, false});
+        items.push_back({path, sourceCaption(path), path, false});
     }
     m_thumbnails->setItems(std::move(items));
     m_tabs->setTabText(0, label >= 0 && label < static_cast<int>(m_report.classes.size())

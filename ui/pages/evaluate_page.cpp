@@ -4,7 +4,6 @@
 #include "ui/widgets/image_grid.h"
 
 #include <QCheckBox>
-#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -30,13 +29,6 @@ QTableWidgetItem* percentItem(double share)
     item->setData(Qt::UserRole, share);
     item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     return item;
-}
-
-QString fileLabel(const std::string& source)
-{
-    const QString path = QString::fromStdString(source);
-    const int hash = path.lastIndexOf(QLatin1Char('#'));
-    return hash >= 0 ? path.mid(hash + 1) : QFileInfo(path).fileName();
 }
 
 } // namespace
@@ -119,12 +111,15 @@ EvaluatePage::EvaluatePage(QWidget* parent)
     connect(m_matrix, &ConfusionMatrixView::cellClicked, this, &EvaluatePage::showCell);
     for (ImageGrid* grid : {m_cellImages, m_hardest}) {
         connect(grid, &ImageGrid::sourceActivated, this, &EvaluatePage::inspect);
-        connect(grid, &ImageGrid::currentSourceChanged, this,
-                [this] { m_inspect->setEnabled(!m_runDirectory.isEmpty() && !visibleGrid()->currentSource().isEmpty()); });
+        connect(grid, &ImageGrid::currentSourceChanged, this, &EvaluatePage::updateInspectButton);
     }
-    connect(m_tabs, &QTabWidget::currentChanged, this,
-            [this] { m_inspect->setEnabled(!m_runDirectory.isEmpty() && !visibleGrid()->currentSource().isEmpty()); });
+    connect(m_tabs, &QTabWidget::currentChanged, this, &EvaluatePage::updateInspectButton);
     connect(m_inspect, &QPushButton::clicked, this, [this] { inspect(visibleGrid()->currentSource()); });
+}
+
+void EvaluatePage::updateInspectButton()
+{
+    m_inspect->setEnabled(!m_runDirectory.isEmpty() && !visibleGrid()->currentSource().isEmpty());
 }
 
 ImageGrid* EvaluatePage::visibleGrid() const
@@ -218,7 +213,7 @@ void EvaluatePage::fillHardest()
         items.push_back({QString::fromStdString(s.source),
                          s.label == s.predicted ? truth : QStringLiteral("%1 → %2").arg(truth, guess),
                          tr("%1\nlabelled %2, predicted %3 (%4 %), loss %5")
-                             .arg(fileLabel(s.source), truth, guess)
+                             .arg(sourceCaption(QString::fromStdString(s.source)), truth, guess)
                              .arg(100.0 * s.confidence, 0, 'f', 1)
                              .arg(s.loss, 0, 'f', 3),
                          s.label != s.predicted});

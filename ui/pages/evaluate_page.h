@@ -48,6 +48,7 @@ Q_SIGNALS:
 private:
     void fillHardest();
     ImageGrid* visibleGrid() const;
+    void updateInspectButton();
 
     std::shared_ptr<const EvaluationResult> m_evaluation;
     QString m_runDirectory;

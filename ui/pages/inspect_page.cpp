@@ -2,6 +2,7 @@
 
 #include "ui/widgets/attention_inspector.h"
 #include "ui/widgets/dropped_paths.h"
+#include "ui/widgets/image_grid.h"
 #include "ui/widgets/run_choice.h"
 
 #include <QComboBox>
@@ -19,13 +20,12 @@ namespace vitlab::ui {
 
 namespace {
 
-/// "item_03.png", or "t10k-images-idx3-ubyte #t10k:12" for an image inside a dataset file.
+/// "item_03.png", or "fashion-mnist #t10k:12" for an image inside a dataset.
 QString sourceLabel(const QString& source)
 {
-    const int hash = source.lastIndexOf(QLatin1Char('#'));
-    if (hash < 0)
-        return QFileInfo(source).fileName();
-    return QFileInfo(source.left(hash)).fileName() + QStringLiteral(" #") + source.mid(hash + 1);
+    const QString caption = sourceCaption(source);
+    const QString container = QFileInfo(source.section(QLatin1Char('#'), 0, 0)).fileName();
+    return container == caption ? caption : container + QStringLiteral(" #") + caption;
 }
 
 } // namespace

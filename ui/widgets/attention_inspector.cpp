@@ -238,11 +238,18 @@ void AttentionInspector::setRun(const QString& runDirectory)
     if (runDirectory == m_run)
         return;
     m_run = runDirectory;
+    forgetView();
+    requestUpdate();
+}
+
+void AttentionInspector::forgetView()
+{
     m_view.reset();
     m_heads.reset();
+    m_headHeatmaps.clear();
+    m_image = {};
     m_overlay->clear();
     m_headGrid->clear();
-    requestUpdate();
 }
 
 void AttentionInspector::setSource(const QString& source)
@@ -256,11 +263,7 @@ void AttentionInspector::setSource(const QString& source)
 void AttentionInspector::clear()
 {
     m_source.clear();
-    m_view.reset();
-    m_heads.reset();
-    m_image = {};
-    m_overlay->clear();
-    m_headGrid->clear();
+    forgetView();
     m_status->clear();
     updateControls();
 }
@@ -357,8 +360,9 @@ void AttentionInspector::startJob()
                 job.request.method = methods.front();
             if (job.request.innerAttention && !job.inspector->hasInnerAttention())
                 job.request.innerAttention = false;
-            job.view = job.inspector->explain(job.source.toStdString(), job.request);
-            job.heads = job.inspector->heads(job.source.toStdString(), job.request);
+            auto inspection = job.inspector->inspect(job.source.toStdString(), job.request);
+            job.view = std::move(inspection.view);
+            job.heads = std::move(inspection.heads);
         } catch (const std::exception& e) {
             job.error = QString::fromStdString(e.what());
         }
@@ -380,11 +384,8 @@ void AttentionInspector::onJobFinished()
             m_inspector.reset();
             m_inspectorRun.clear();
         }
-        m_view.reset();
-        m_heads.reset();
-        m_overlay->clear();
+        forgetView();
         m_overlay->setPlaceholder(tr("Cannot explain this image: %1").arg(job.error));
-        m_headGrid->clear();
         m_status->setText(tr("Cannot explain this image: %1").arg(job.error));
         Q_EMIT viewFailed(job.error);
     } else if (current && job.view) {
@@ -448,6 +449,12 @@ void AttentionInspector::showView()
     const facade::AttentionView& view = *m_view;
     resetLayerAndHeadBoxes(view.layers, view.heads);
     m_image = toQImage(view.image);
+    // Converted once per map: the opacity slider only blends again.
+    m_headHeatmaps.clear();
+    if (m_heads) {
+        for (const auto& heatmap : m_heads->heatmaps)
+            m_headHeatmaps.push_back(toQImage(heatmap));
+    }
     m_overlay->setImages(m_image, toQImage(view.heatmap), QSize(view.gridWidth, view.gridHeight));
     m_overlay->setQuery(m_queryPoint);
     const auto& names = m_inspector->classNames();
@@ -474,11 +481,11 @@ void AttentionInspector::showView()
 void AttentionInspector::fillHeadGrid()
 {
     m_headGrid->clear();
-    if (!m_heads || m_image.isNull())
+    if (m_image.isNull())
         return;
     const double opacity = std::max(m_overlay->opacity(), 0.35);
-    for (int head = 0; head < m_heads->heads; ++head) {
-        const QImage tile = blendHeatmap(m_image, toQImage(m_heads->heatmaps[static_cast<std::size_t>(head)]), opacity)
+    for (int head = 0; head < int(m_headHeatmaps.size()); ++head) {
+        const QImage tile = blendHeatmap(m_image, m_headHeatmaps[std::size_t(head)], opacity)
                                 .scaled(kHeadTileSize, kHeadTileSize, Qt::KeepAspectRatio, Qt::SmoothTransformation);
         const QString name = tr("Head %1").arg(head + 1);
         auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(tile)), m_showHeadCaptions ? name : QString(), m_headGrid);

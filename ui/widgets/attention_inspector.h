@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 class QCheckBox;
 class QComboBox;
@@ -92,6 +93,8 @@ private:
     void onJobFinished();
     void adoptInspector(const facade::Inspector& inspector, const facade::AttentionRequest& used);
     void showView();
+    /// No map on show: the view, the heads, the overlay and the grid go.
+    void forgetView();
     void fillHeadGrid();
     void updateControls();
     void resetLayerAndHeadBoxes(int layers, int heads);
@@ -120,6 +123,7 @@ private:
     std::optional<facade::AttentionView> m_view;
     std::optional<facade::HeadMaps> m_heads;
     QImage m_image;
+    std::vector<QImage> m_headHeatmaps;
     bool m_showHeadCaptions = true;
     /// Controls changed while a job ran: one more job when it ends.
     bool m_dirty = false;

@@ -3,6 +3,7 @@
 #include "core/facade/engine.h"
 
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QPainter>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -108,6 +109,12 @@ ImageGrid::~ImageGrid()
 QString ImageGrid::currentSource() const
 {
     return currentIndex().data(ImageGridModel::SourceRole).toString();
+}
+
+QString sourceCaption(const QString& source)
+{
+    const int hash = source.lastIndexOf(QLatin1Char('#'));
+    return hash >= 0 ? source.mid(hash + 1) : QFileInfo(source).fileName();
 }
 
 QImage ImageGrid::decode(const QString& source, int maxSide)

@@ -11,6 +11,10 @@
 
 namespace vitlab::ui {
 
+/// The short name of a source: its file name, or for an image inside a dataset file its entry
+/// ("t10k:12").
+QString sourceCaption(const QString& source);
+
 /// One picture in a grid: where it comes from (a file or a Dataset source) and what to say.
 struct GridItem {
     QString source;
