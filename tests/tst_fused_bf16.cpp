@@ -1,4 +1,4 @@
-// The fused bf16 inference kernels against the ATen ops they replace, computed in float32 on the
+// The fused bf16 kernels against the ATen ops they replace, computed in float32 on the
 // same bf16 inputs: each may differ only by bf16 rounding of its output.
 #include "core/models/fused_bf16.h"
 #include "core/torch_compat.h"
@@ -119,6 +119,43 @@ private Q_SLOTS:
         const auto expected = torch::gelu(x.to(torch::kFloat32) + bias);
         fused::biasGelu_(x, bias);
         QVERIFY(closeInBf16(x, expected, 2e-6));
+    }
+
+    void trainingPathAppliesOnlyUnderBf16AutocastWithGradients()
+    {
+        const auto x = torch::randn({2, 3});
+        QVERIFY(!fused::bf16TrainingApplies(x));
+        compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+        QVERIFY(fused::bf16TrainingApplies(x));
+        torch::NoGradGuard noGrad;
+        QVERIFY(!fused::bf16TrainingApplies(x));
+    }
+
+    void differentiableBiasGeluMatchesAtenAndItsGradients()
+    {
+        // Rows that do not fill the last block of the bias-gradient sum, every sign and size of input.
+        const auto rows = 3001;
+        const auto preActivation = (torch::linspace(-12.0, 12.0, rows).unsqueeze(1) + torch::randn({24}) * 0.5)
+                                       .to(torch::kBFloat16)
+                                       .requires_grad_();
+        const auto bias = torch::randn({24}).requires_grad_();
+        const auto upstream = bf16Randn({rows, 24});
+
+        const auto actual = fused::biasGelu(preActivation, bias);
+        QCOMPARE(actual.scalar_type(), torch::kBFloat16);
+        actual.backward(upstream);
+
+        const auto floatInput = preActivation.detach().to(torch::kFloat32).requires_grad_();
+        const auto floatBias = bias.detach().clone().requires_grad_();
+        const auto expected = torch::gelu(floatInput + floatBias);
+        expected.backward(upstream.to(torch::kFloat32));
+
+        QVERIFY(closeInBf16(actual, expected, 2e-6));
+        QCOMPARE(preActivation.grad().scalar_type(), torch::kBFloat16);
+        QVERIFY(closeInBf16(preActivation.grad(), floatInput.grad(), 1e-5));
+        QCOMPARE(bias.grad().scalar_type(), torch::kFloat32);
+        // A sum over 3001 rows: float rounding of the partial sums, far below a wrong derivative.
+        QVERIFY(torch::allclose(bias.grad(), floatBias.grad(), 1e-4, 1e-3));
     }
 };
 

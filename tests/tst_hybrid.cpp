@@ -6,12 +6,14 @@
 #include "core/io/safetensors.h"
 #include "core/models/hybrid.h"
 #include "core/models/registry.h"
+#include "core/models/same_padding.h"
 #include "core/models/weights.h"
 #include "test_support.h"
 
 #include <QtTest>
 
 #include <fstream>
+#include <limits>
 
 using namespace vitlab;
 
@@ -75,6 +77,46 @@ private Q_SLOTS:
             QCOMPARE(got.size(2), (size + stride - 1) / stride);
             QVERIFY2(test::maxAbsDifference(got, expected) < 1e-5, qPrintable(QString::number(size)));
         }
+    }
+
+    void maxPoolSameMatchesAtenForwardAndBackward_data()
+    {
+        QTest::addColumn<int>("height");
+        QTest::addColumn<int>("width");
+        QTest::addColumn<int>("kernel");
+        QTest::addColumn<int>("stride");
+        QTest::addColumn<bool>("bfloat16");
+        QTest::newRow("stem 14x14") << 14 << 14 << 3 << 2 << false;
+        QTest::newRow("odd 15x9") << 15 << 9 << 3 << 2 << false;
+        QTest::newRow("bf16 16x16") << 16 << 16 << 3 << 2 << true;
+        QTest::newRow("kernel 2 stride 1") << 5 << 6 << 2 << 1 << false;
+    }
+
+    void maxPoolSameMatchesAtenForwardAndBackward()
+    {
+        QFETCH(int, height);
+        QFETCH(int, width);
+        QFETCH(int, kernel);
+        QFETCH(int, stride);
+        QFETCH(bool, bfloat16);
+        const auto dtype = bfloat16 ? torch::kBFloat16 : torch::kFloat32;
+        auto x = torch::randn({3, 5, height, width}).to(dtype);
+        // Ties (a constant plane, a repeated value) send the gradient to the first maximum.
+        x.select(1, 0).fill_(0.5);
+        x.select(1, 1).select(1, 0).fill_(2.0);
+        const auto ours = x.clone().requires_grad_();
+        const auto aten = x.clone().requires_grad_();
+        const auto upstream = torch::randn({3, 5, (height + stride - 1) / stride, (width + stride - 1) / stride}).to(dtype);
+
+        const auto got = maxPool2dSame(ours, kernel, stride);
+        got.backward(upstream);
+        const auto expected = torch::max_pool2d(padSame(aten, kernel, stride, -std::numeric_limits<double>::infinity()),
+                                                {kernel, kernel}, {stride, stride});
+        expected.backward(upstream);
+
+        QCOMPARE(test::shapeString(got), test::shapeString(expected));
+        QVERIFY(torch::equal(got, expected));
+        QVERIFY(torch::equal(ours.grad(), aten.grad()));
     }
 
     void weightStandardisationIgnoresScaleAndShift()

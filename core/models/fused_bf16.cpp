@@ -78,9 +78,15 @@ inline float exp2NonPositive(float y)
 
 constexpr float kLog2e = 1.44269504088896341f;
 
-/// x * Phi(x), Phi the normal CDF through erfc of Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+/// The standard normal distribution at x: Phi(x), through erfc of Abramowitz & Stegun 7.1.26
+/// (|error| < 1.5e-7), and the density phi(x), which shares its exponential.
+struct NormalAt {
+    float cdf;
+    float density;
+};
+
 /// Evaluating the tail directly keeps negative inputs free of cancellation.
-inline float gelu(float x)
+inline NormalAt normalAt(float x)
 {
     const float z = std::fabs(x) * 0.70710678118654752f;
     const float t = 1.0f / (1.0f + 0.3275911f * z);
@@ -89,8 +95,22 @@ inline float gelu(float x)
     poly = poly * t + 1.421413741f;
     poly = poly * t - 0.284496736f;
     poly = poly * t + 0.254829592f;
-    const float halfTail = 0.5f * poly * t * exp2NonPositive(-z * z * kLog2e); // Phi(-|x|)
-    return x * (0.5f + std::copysign(0.5f - halfTail, x));
+    const float gaussian = exp2NonPositive(-z * z * kLog2e); // exp(-x^2 / 2)
+    const float halfTail = 0.5f * poly * t * gaussian;        // Phi(-|x|)
+    return {0.5f + std::copysign(0.5f - halfTail, x), 0.39894228040143268f * gaussian};
+}
+
+/// Exact (erf) GELU, x * Phi(x).
+inline float gelu(float x)
+{
+    return x * normalAt(x).cdf;
+}
+
+/// d gelu / dx = Phi(x) + x * phi(x).
+inline float geluDerivative(float x)
+{
+    const auto normal = normalAt(x);
+    return normal.cdf + x * normal.density;
 }
 
 // GCC vectorises a float reduction only if it may reorder it; these keep 16 partial results
@@ -191,11 +211,23 @@ VITLAB_VECTOR_CLONES void scaledSoftmaxRow(Bf16Bits* row, float scale, std::int6
         row[i] = floatToBf16(work[i] * inverse);
 }
 
-/// gelu(row + bias) in place over n values.
-VITLAB_VECTOR_CLONES void biasGeluRow(Bf16Bits* row, const float* bias, std::int64_t n)
+/// out = gelu(row + bias) over n values; `out` may be `row`.
+VITLAB_VECTOR_CLONES void biasGeluRow(const Bf16Bits* row, const float* bias, std::int64_t n, Bf16Bits* out)
 {
     for (std::int64_t i = 0; i < n; ++i)
-        row[i] = floatToBf16(gelu(bf16ToFloat(row[i]) + bias[i]));
+        out[i] = floatToBf16(gelu(bf16ToFloat(row[i]) + bias[i]));
+}
+
+/// The gradient of gelu(row + bias) over n values: gradIn = gradOut * gelu'(row + bias), in
+/// bf16, its float values also added to `biasGrad`.
+VITLAB_VECTOR_CLONES void biasGeluBackwardRow(const Bf16Bits* row, const float* bias, const Bf16Bits* gradOut,
+                                              std::int64_t n, Bf16Bits* gradIn, float* biasGrad)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float grad = bf16ToFloat(gradOut[i]) * geluDerivative(bf16ToFloat(row[i]) + bias[i]);
+        gradIn[i] = floatToBf16(grad);
+        biasGrad[i] += grad;
+    }
 }
 
 Bf16Bits* bf16Data(torch::Tensor& t) { return reinterpret_cast<Bf16Bits*>(t.data_ptr<at::BFloat16>()); }
@@ -389,8 +421,82 @@ void biasGelu_(torch::Tensor& x, const torch::Tensor& bias)
     const float* bp = b.data_ptr<float>();
     at::parallel_for(0, x.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r)
-            biasGeluRow(data + r * n, bp, n);
+            biasGeluRow(data + r * n, bp, n, data + r * n);
     });
+}
+
+
+namespace {
+
+/// Rows whose bias gradients are summed together before the blocks are: a fixed block keeps the
+/// order of the sum, and so its value, the same whatever the thread count.
+constexpr std::int64_t kBiasGradRows = 64;
+
+/// gelu(preActivation + bias) with its gradient, both one fused pass over bf16 rows.
+class BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
+public:
+    static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& preActivation,
+                                 const torch::Tensor& bias)
+    {
+        RECORD_FUNCTION("vitlab::fused::biasGelu", std::vector<c10::IValue>());
+        checkBf16(preActivation, "the GELU input");
+        const auto input = preActivation.contiguous();
+        const auto n = input.size(-1);
+        const auto b = floatVector(bias, n);
+        auto out = torch::empty_like(input);
+        const Bf16Bits* in = bf16Data(input);
+        Bf16Bits* dst = bf16Data(out);
+        const float* bp = b.data_ptr<float>();
+        at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+            for (auto r = begin; r < end; ++r)
+                biasGeluRow(in + r * n, bp, n, dst + r * n);
+        });
+        context->save_for_backward({input, b});
+        return out;
+    }
+
+    static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::tensor_list gradients)
+    {
+        RECORD_FUNCTION("vitlab::fused::biasGeluBackward", std::vector<c10::IValue>());
+        if (!gradients[0].defined())
+            return {torch::Tensor(), torch::Tensor()};
+        const auto saved = context->get_saved_variables();
+        const auto& input = saved[0];
+        const auto& b = saved[1];
+        const auto n = input.size(-1);
+        const auto rows = input.numel() / n;
+        const auto gradOut = gradients[0].to(torch::kBFloat16).contiguous();
+        auto gradIn = torch::empty_like(input);
+        const auto blocks = (rows + kBiasGradRows - 1) / kBiasGradRows;
+        auto partialBiasGrad = torch::zeros({blocks, n});
+        const Bf16Bits* in = bf16Data(input);
+        const Bf16Bits* go = bf16Data(gradOut);
+        Bf16Bits* gi = bf16Data(gradIn);
+        const float* bp = b.data_ptr<float>();
+        float* partial = partialBiasGrad.data_ptr<float>();
+        const auto blockGrain = std::max<std::int64_t>(1, rowGrain(n) / kBiasGradRows);
+        at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
+            for (auto block = begin; block < end; ++block) {
+                const auto last = std::min(rows, (block + 1) * kBiasGradRows);
+                for (auto r = block * kBiasGradRows; r < last; ++r)
+                    biasGeluBackwardRow(in + r * n, bp, go + r * n, n, gi + r * n, partial + block * n);
+            }
+        });
+        return {gradIn, partialBiasGrad.sum(0)};
+    }
+};
+
+} // namespace
+
+bool bf16TrainingApplies(const torch::Tensor& x)
+{
+    return at::GradMode::is_enabled() && x.device().is_cpu() && compat::cpuAutocastDtype() == at::kBFloat16;
+}
+
+torch::Tensor biasGelu(const torch::Tensor& preActivation, const torch::Tensor& bias)
+{
+    return BiasGeluFunction::apply(preActivation, bias);
 }
 
 } // namespace vitlab::fused

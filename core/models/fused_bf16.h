@@ -4,8 +4,9 @@
 // bf16 but leaves everything between them to separate ATen passes: the bias copied into every
 // product's output, casts of the normalised activations, permuted q/k/v copies, the q*scale
 // product, LibTorch 1.13's slow bf16 softmax and GELU, mixed-type residual adds. These kernels do
-// that work in one pass each, computing in float and rounding to bf16 once. Inference only: they
-// have no autograd, so callers check bf16InferenceApplies() and keep the ATen path otherwise.
+// that work in one pass each, computing in float and rounding to bf16 once. Most are for inference
+// only: they have no autograd, so callers check bf16InferenceApplies() and keep the ATen path
+// otherwise. biasGelu() also trains (bf16TrainingApplies()).
 #include <torch/torch.h>
 
 #include <array>
@@ -41,5 +42,14 @@ void scaledSoftmax_(torch::Tensor& scores, double scale);
 
 /// In place on bf16 `x` (contiguous, last dimension = bias length): exact GELU of x + bias.
 void biasGelu_(torch::Tensor& x, const torch::Tensor& bias);
+
+/// True when the differentiable fused bf16 kernels may replace the ATen ops for `x`: CPU autocast
+/// in bfloat16, gradients on.
+bool bf16TrainingApplies(const torch::Tensor& x);
+
+/// gelu(preActivation + bias) in bf16, differentiable: `preActivation` is the bf16 output of a
+/// linear layer computed without its bias, `bias` that layer's float32 bias. One pass forward and
+/// one backward, where ATen takes a bias pass, a GELU pass and a slow bf16 GELU gradient.
+torch::Tensor biasGelu(const torch::Tensor& preActivation, const torch::Tensor& bias);
 
 } // namespace vitlab::fused

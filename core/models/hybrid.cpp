@@ -1,9 +1,9 @@
 #include "core/models/hybrid.h"
 
 #include "core/models/registry.h"
+#include "core/models/same_padding.h"
 
 #include <cmath>
-#include <limits>
 
 namespace vitlab {
 
@@ -14,26 +14,6 @@ constexpr std::int64_t kStemKernel = 7;
 constexpr std::int64_t kGroups = 32;
 /// ResNetV2's stage widths; a bottleneck's middle width is a quarter of its stage's.
 constexpr std::array<std::int64_t, 4> kStageChannels{256, 512, 1024, 2048};
-
-/// TensorFlow 'SAME': the output has ceil(input / stride) pixels whatever the kernel.
-std::int64_t sameOutput(std::int64_t size, std::int64_t stride)
-{
-    return (size + stride - 1) / stride;
-}
-
-/// Pads (left, right, top, bottom) so a kernel with this stride yields sameOutput() pixels;
-/// the odd pixel goes to the right and bottom, as TensorFlow does.
-torch::Tensor padSame(const torch::Tensor& x, std::int64_t kernel, std::int64_t stride, double value = 0.0)
-{
-    const auto padFor = [&](std::int64_t size) {
-        return std::max<std::int64_t>((sameOutput(size, stride) - 1) * stride + kernel - size, 0);
-    };
-    const auto padH = padFor(x.size(2));
-    const auto padW = padFor(x.size(3));
-    if (padH == 0 && padW == 0)
-        return x;
-    return torch::constant_pad_nd(x, {padW / 2, padW - padW / 2, padH / 2, padH - padH / 2}, value);
-}
 
 struct StagePlan {
     std::int64_t in = 0, out = 0, mid = 0, stride = 1, blocks = 0;
@@ -190,9 +170,7 @@ ResNetStemImpl::ResNetStemImpl(std::int64_t inChannels, std::int64_t outChannels
 
 torch::Tensor ResNetStemImpl::forward(const torch::Tensor& x)
 {
-    const auto y = norm(conv(x));
-    // timm's MaxPool2dSame pads with -inf, so padding never wins the max.
-    return torch::max_pool2d(padSame(y, 3, 2, -std::numeric_limits<double>::infinity()), {3, 3}, {2, 2});
+    return maxPool2dSame(norm(conv(x)), 3, 2);
 }
 
 ResNetV2BackboneImpl::ResNetV2BackboneImpl(const std::vector<std::int64_t>& layers, std::int64_t inChannels)
