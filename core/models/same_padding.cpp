@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -42,31 +43,80 @@ struct PoolGeometry {
     std::int64_t planeOut() const { return outHeight * outWidth; }
 };
 
-/// One plane: out[o] = max of its window, argmax[o] = that maximum's index in the plane.
-template <typename T>
-void poolPlane(const T* in, const PoolGeometry& g, T* out, std::int32_t* argmax)
-{
-    for (std::int64_t oy = 0; oy < g.outHeight; ++oy) {
-        const auto y0 = std::max<std::int64_t>(oy * g.stride - g.padTop, 0);
-        const auto y1 = std::min(oy * g.stride - g.padTop + g.kernel, g.inHeight);
-        for (std::int64_t ox = 0; ox < g.outWidth; ++ox) {
-            const auto x0 = std::max<std::int64_t>(ox * g.stride - g.padLeft, 0);
-            const auto x1 = std::min(ox * g.stride - g.padLeft + g.kernel, g.inWidth);
-            auto best = y0 * g.inWidth + x0;
-            float bestValue = static_cast<float>(in[best]);
-            for (auto y = y0; y < y1; ++y) {
-                for (auto x = x0; x < x1; ++x) {
-                    const float value = static_cast<float>(in[y * g.inWidth + x]);
-                    if (value > bestValue || std::isnan(value)) {
-                        best = y * g.inWidth + x;
-                        bestValue = value;
-                    }
-                }
+/// Where each output's window lies, the same for every plane: its top-left corner in the plane
+/// padded with -inf and in the plane itself (negative or past the row when that corner is
+/// padding), and its first real pixel, where ATen's argmax starts.
+struct WindowTables {
+    std::int64_t paddedWidth = 0;
+    std::vector<std::int32_t> paddedCorner, corner, firstPixel;
+
+    explicit WindowTables(const PoolGeometry& g)
+        : paddedWidth((g.outWidth - 1) * g.stride + g.kernel)
+    {
+        for (std::int64_t oy = 0; oy < g.outHeight; ++oy) {
+            for (std::int64_t ox = 0; ox < g.outWidth; ++ox) {
+                const auto top = oy * g.stride - g.padTop;
+                const auto left = ox * g.stride - g.padLeft;
+                paddedCorner.push_back(static_cast<std::int32_t>(oy * g.stride * paddedWidth + ox * g.stride));
+                corner.push_back(static_cast<std::int32_t>(top * g.inWidth + left));
+                firstPixel.push_back(
+                    static_cast<std::int32_t>(std::max<std::int64_t>(top, 0) * g.inWidth + std::max<std::int64_t>(left, 0)));
             }
-            out[oy * g.outWidth + ox] = in[best];
-            argmax[oy * g.outWidth + ox] = static_cast<std::int32_t>(best);
         }
     }
+    std::int64_t paddedSize(const PoolGeometry& g) const
+    {
+        return ((g.outHeight - 1) * g.stride + g.kernel) * paddedWidth;
+    }
+};
+
+/// A key that orders as the float does, compared as an integer (which vectorises where a float
+/// comparison with NaN rules does not); every NaN gets the largest key.
+inline std::int32_t orderKey(float value)
+{
+    std::int32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const std::int32_t magnitude = bits & 0x7fffffff;
+    const std::int32_t key = bits ^ ((bits >> 31) & 0x7fffffff);
+    return magnitude > 0x7f800000 ? std::numeric_limits<std::int32_t>::max() : key;
+}
+
+/// One plane: out[o] = max of its window, argmax[o] = that maximum's index in the plane; the first
+/// maximum in row-major order, a later NaN replacing an earlier one, as ATen. The plane's keys go
+/// into `padded` (-inf borders); then each window offset is applied to every output at once, so no
+/// comparison waits on the one before.
+template <typename T>
+void poolPlane(const T* in, const PoolGeometry& g, const WindowTables& tables, std::int32_t* __restrict padded,
+               std::int32_t* __restrict bestKey, T* out, std::int32_t* __restrict argmax)
+{
+    for (std::int64_t y = 0; y < g.inHeight; ++y)
+        for (std::int64_t x = 0; x < g.inWidth; ++x)
+            padded[(y + g.padTop) * tables.paddedWidth + x + g.padLeft] = orderKey(static_cast<float>(in[y * g.inWidth + x]));
+    const auto outputs = g.planeOut();
+    const std::int32_t* paddedCorner = tables.paddedCorner.data();
+    const std::int32_t* corner = tables.corner.data();
+    const std::int32_t* firstPixel = tables.firstPixel.data();
+    for (std::int64_t o = 0; o < outputs; ++o) {
+        argmax[o] = firstPixel[o];
+        bestKey[o] = orderKey(static_cast<float>(in[firstPixel[o]]));
+    }
+    constexpr auto nanKey = std::numeric_limits<std::int32_t>::max();
+    for (std::int64_t dy = 0; dy < g.kernel; ++dy) {
+        for (std::int64_t dx = 0; dx < g.kernel; ++dx) {
+            const auto paddedOffset = static_cast<std::int32_t>(dy * tables.paddedWidth + dx);
+            const auto offset = static_cast<std::int32_t>(dy * g.inWidth + dx);
+            for (std::int64_t o = 0; o < outputs; ++o) {
+                // Masks rather than a select: GCC turns the select into a branch, which mispredicts
+                // on every other window of real activations.
+                const std::int32_t key = padded[paddedCorner[o] + paddedOffset];
+                const std::int32_t take = -static_cast<std::int32_t>((key > bestKey[o]) | (key == nanKey));
+                argmax[o] = ((corner[o] + offset) & take) | (argmax[o] & ~take);
+                bestKey[o] = (key & take) | (bestKey[o] & ~take);
+            }
+        }
+    }
+    for (std::int64_t o = 0; o < outputs; ++o)
+        out[o] = in[argmax[o]];
 }
 
 /// Planes per parallel task: enough pixels that a task outweighs scheduling it.
@@ -90,9 +140,14 @@ public:
         AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, input.scalar_type(), "maxPool2dSame", [&] {
             const scalar_t* in = input.data_ptr<scalar_t>();
             scalar_t* dst = out.data_ptr<scalar_t>();
+            const WindowTables tables(g);
             at::parallel_for(0, planes, planeGrain(g), [&](std::int64_t begin, std::int64_t end) {
+                std::vector<std::int32_t> padded(static_cast<std::size_t>(tables.paddedSize(g)),
+                                                 orderKey(-std::numeric_limits<float>::infinity()));
+                std::vector<std::int32_t> bestKey(static_cast<std::size_t>(g.planeOut()));
                 for (auto p = begin; p < end; ++p)
-                    poolPlane(in + p * g.planeIn(), g, dst + p * g.planeOut(), indices + p * g.planeOut());
+                    poolPlane(in + p * g.planeIn(), g, tables, padded.data(), bestKey.data(), dst + p * g.planeOut(),
+                              indices + p * g.planeOut());
             });
         });
         context->save_for_backward({argmax});
