@@ -76,7 +76,10 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
         s.model = builtin ? "vit_micro_r5_s4_28" : "vit_micro_patch4_28";
         s.imageSize = 28;
         s.batchSize = 128;
-        s.epochs = builtin ? 10 : 20;
+        s.epochs = builtin ? 12 : 20;
+        // The recipe of the Fashion-MNIST default, 91.1-91.2% over three seeds in 12 epochs.
+        if (builtin)
+            s.learningRate = 2e-3;
         s.reason = builtin ? "the Fashion-MNIST preset: grey 28 px images" : "small images (28 px or less)";
     } else {
         const double side = std::sqrt(std::max(1.0, report.meanWidth * report.meanHeight));

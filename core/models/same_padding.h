@@ -17,8 +17,9 @@ torch::Tensor padSame(const torch::Tensor& x, std::int64_t kernel, std::int64_t 
 /// Max over kernel x kernel windows of NCHW `x` every `stride` pixels, padded 'SAME' with -inf
 /// (the odd pixel right and bottom), so padding never wins. Differentiable: the gradient goes to
 /// the first maximum of each window in row-major order, NaN counting as the maximum, as ATen's
-/// max_pool2d does. LibTorch 1.13's own kernel, on the contiguous NCHW maps of the stem, took
-/// 7 ms of a 140 ms bf16 training step here; this one does the same work in a fraction of that.
+/// max_pool2d does. On CPU it runs its own kernel: on the stem's NCHW maps of a Fashion-MNIST
+/// batch, LibTorch 1.13's took 7.4 ms forward and backward (of a 140 ms bf16 step), this 4.1 ms.
+/// Elsewhere it pads and calls ATen.
 torch::Tensor maxPool2dSame(const torch::Tensor& x, std::int64_t kernel, std::int64_t stride);
 
 } // namespace vitlab

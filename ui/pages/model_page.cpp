@@ -58,11 +58,11 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_useSuggestion(new QPushButton(tr("Use suggested settings"), this))
     , m_epochs(new QSpinBox(this))
     , m_batch(new QSpinBox(this))
-    , m_learningRate(doubleBox(this, 1e-6, 1.0, 1e-4, 6, 1e-3))
-    , m_weightDecay(doubleBox(this, 0.0, 1.0, 0.01, 3, 0.05))
-    , m_warmup(doubleBox(this, 0.0, 100.0, 0.5, 1, 1.0))
-    , m_labelSmoothing(doubleBox(this, 0.0, 0.5, 0.05, 2, 0.1))
-    , m_dropPath(doubleBox(this, 0.0, 0.5, 0.05, 2, 0.1))
+    , m_learningRate(doubleBox(this, 1e-6, 1.0, 1e-4, 6, TrainConfig{}.learningRate))
+    , m_weightDecay(doubleBox(this, 0.0, 1.0, 0.01, 3, TrainConfig{}.weightDecay))
+    , m_warmup(doubleBox(this, 0.0, 100.0, 0.5, 1, TrainConfig{}.warmupEpochs))
+    , m_labelSmoothing(doubleBox(this, 0.0, 0.5, 0.05, 2, TrainConfig{}.labelSmoothing))
+    , m_dropPath(doubleBox(this, 0.0, 0.5, 0.05, 2, TrainConfig{}.dropPath))
     , m_flip(new QCheckBox(tr("Mirror images at random"), this))
     , m_classWeights(new QCheckBox(tr("Weigh rare classes up"), this))
     , m_weights(new QLineEdit(this))
@@ -108,10 +108,10 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_suggestion->setWordWrap(true);
 
     m_epochs->setRange(1, 1000);
-    m_epochs->setValue(10);
+    m_epochs->setValue(TrainConfig{}.epochs);
     m_epochs->setToolTip(tr("Passes over the training images"));
     m_batch->setRange(1, 4096);
-    m_batch->setValue(128);
+    m_batch->setValue(static_cast<int>(TrainConfig{}.batchSize));
     m_batch->setToolTip(tr("Images per step. Smaller uses less memory; on a CPU 32 to 128 is a good range."));
     m_learningRate->setToolTip(tr("Peak learning rate of AdamW, reached after the warm-up and then lowered along a "
                                   "cosine. 1e-3 suits training from scratch, 1e-4 fine-tuning."));
