@@ -90,6 +90,7 @@ private Q_SLOTS:
         QTest::newRow("odd 15x9") << 15 << 9 << 3 << 2 << false;
         QTest::newRow("bf16 16x16") << 16 << 16 << 3 << 2 << true;
         QTest::newRow("kernel 2 stride 1") << 5 << 6 << 2 << 1 << false;
+        QTest::newRow("kernel 1 stride 2, pixels no window reads") << 10 << 11 << 1 << 2 << false;
     }
 
     void maxPoolSameMatchesAtenForwardAndBackward()

@@ -47,11 +47,14 @@ struct PoolGeometry {
 /// padded with -inf and in the plane itself (negative or past the row when that corner is
 /// padding), and its first real pixel, where ATen's argmax starts.
 struct WindowTables {
-    std::int64_t paddedWidth = 0;
+    // The padded plane holds every window and every pixel (a kernel smaller than the stride
+    // leaves pixels that no window reads).
+    std::int64_t paddedHeight = 0, paddedWidth = 0;
     std::vector<std::int32_t> paddedCorner, corner, firstPixel;
 
     explicit WindowTables(const PoolGeometry& g)
-        : paddedWidth((g.outWidth - 1) * g.stride + g.kernel)
+        : paddedHeight(std::max((g.outHeight - 1) * g.stride + g.kernel, g.padTop + g.inHeight))
+        , paddedWidth(std::max((g.outWidth - 1) * g.stride + g.kernel, g.padLeft + g.inWidth))
     {
         for (std::int64_t oy = 0; oy < g.outHeight; ++oy) {
             for (std::int64_t ox = 0; ox < g.outWidth; ++ox) {
@@ -64,10 +67,7 @@ struct WindowTables {
             }
         }
     }
-    std::int64_t paddedSize(const PoolGeometry& g) const
-    {
-        return ((g.outHeight - 1) * g.stride + g.kernel) * paddedWidth;
-    }
+    std::int64_t paddedSize() const { return paddedHeight * paddedWidth; }
 };
 
 /// A key that orders as the float does, compared as an integer (which vectorises where a float
@@ -133,6 +133,8 @@ public:
         RECORD_FUNCTION("vitlab::maxPool2dSame", std::vector<c10::IValue>());
         const auto input = x.contiguous();
         const PoolGeometry g(input, kernel, stride);
+        // Indices within a plane are 32-bit.
+        TORCH_CHECK(g.planeIn() < (std::int64_t{1} << 30), "maxPool2dSame: feature map too large");
         const auto planes = input.size(0) * input.size(1);
         auto out = torch::empty({input.size(0), input.size(1), g.outHeight, g.outWidth}, input.options());
         auto argmax = torch::empty(out.sizes(), input.options().dtype(torch::kInt32));
@@ -142,7 +144,7 @@ public:
             scalar_t* dst = out.data_ptr<scalar_t>();
             const WindowTables tables(g);
             at::parallel_for(0, planes, planeGrain(g), [&](std::int64_t begin, std::int64_t end) {
-                std::vector<std::int32_t> padded(static_cast<std::size_t>(tables.paddedSize(g)),
+                std::vector<std::int32_t> padded(static_cast<std::size_t>(tables.paddedSize()),
                                                  orderKey(-std::numeric_limits<float>::infinity()));
                 std::vector<std::int32_t> bestKey(static_cast<std::size_t>(g.planeOut()));
                 for (auto p = begin; p < end; ++p)
