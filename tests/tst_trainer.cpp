@@ -341,6 +341,29 @@ private Q_SLOTS:
         QVERIFY(!torch::equal(saved.at("head.weight"), state.at("model.head.weight")));
     }
 
+    // The run's drop-path rate is the one the model gets, 0 included: Swin's own default (0.1)
+    // used to survive --drop-path 0.
+    void runDropPathRateReplacesTheModelsDefault()
+    {
+        const auto images = torch::randn({4, 1, 28, 28});
+        const auto twoTrainingPasses = [&](double dropPath) {
+            TrainConfig config;
+            config.model = "swin_micro_patch2_window7_28";
+            config.dropPath = dropPath;
+            auto model = createModel(runModelSpec(config, 3));
+            model->train();
+            torch::NoGradGuard noGrad;
+            torch::manual_seed(1);
+            const auto first = model->forward(images);
+            torch::manual_seed(2);
+            return std::make_pair(first, model->forward(images));
+        };
+        const auto [plainFirst, plainSecond] = twoTrainingPasses(0.0);
+        QVERIFY(torch::equal(plainFirst, plainSecond));
+        const auto [droppingFirst, droppingSecond] = twoTrainingPasses(0.5);
+        QVERIFY(!torch::equal(droppingFirst, droppingSecond));
+    }
+
     void badRequestsLeaveNoRunFolder()
     {
         auto config = baseConfig(1, "never");

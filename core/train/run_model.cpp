@@ -13,8 +13,9 @@ ModelSpec runModelSpec(const TrainConfig& config, std::int64_t classes)
     if (config.imageSize > 0)
         spec = withImageSize(spec, config.imageSize, config.imageSize);
     spec = withNumClasses(spec, classes);
-    if (config.dropPath > 0.0)
-        spec.args["drop_path_rate"] = config.dropPath;
+    // Always the run's rate, 0 included: Swin's own default (0.1, as timm) must not survive an
+    // explicit --drop-path 0.
+    spec.args["drop_path_rate"] = config.dropPath;
     return spec;
 }
 
