@@ -1,5 +1,6 @@
 #include "core/models/fused_bf16.h"
 
+#include "core/models/parallel_grain.h"
 #include "core/torch_compat.h"
 
 #include <ATen/Parallel.h>
@@ -245,10 +246,13 @@ torch::Tensor floatVector(const torch::Tensor& v, std::int64_t n)
     return v.to(torch::kFloat32).contiguous();
 }
 
-/// Rows per parallel task: enough values that a task outweighs the cost of scheduling it.
-std::int64_t rowGrain(std::int64_t rowLength)
+/// out = gelu(in + bias) over rows of n bf16 values; `out` may be `in`.
+void biasGeluRows(const Bf16Bits* in, const float* bias, std::int64_t rows, std::int64_t n, Bf16Bits* out)
 {
-    return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, rowLength));
+    at::parallel_for(0, rows, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        for (auto r = begin; r < end; ++r)
+            biasGeluRow(in + r * n, bias, n, out + r * n);
+    });
 }
 
 void checkBf16(const torch::Tensor& t, const char* what)
@@ -312,7 +316,7 @@ torch::Tensor layerNormToBf16(const torch::Tensor& x, const torch::Tensor& weigh
     Bf16Bits* dst = bf16Data(out);
     const float* wp = w.data_ptr<float>();
     const float* bp = b.data_ptr<float>();
-    at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, input.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r)
             layerNormRow(in + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
     });
@@ -334,7 +338,7 @@ std::pair<torch::Tensor, torch::Tensor> addResidualLayerNormToBf16(const torch::
     const float* bp = b.data_ptr<float>();
     const float* sump = residual.sumData;
     Bf16Bits* dst = bf16Data(normed);
-    at::parallel_for(0, residual.rows(), rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, residual.rows(), parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r) {
             residual.addRow(r);
             layerNormRow(sump + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
@@ -347,7 +351,7 @@ torch::Tensor addResidual(const torch::Tensor& x, const torch::Tensor& branch, c
 {
     RECORD_FUNCTION("vitlab::fused::addResidual", std::vector<c10::IValue>());
     const ResidualOperands residual(x, branch, branchBias);
-    at::parallel_for(0, residual.rows(), rowGrain(residual.width), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, residual.rows(), parallelGrain(residual.width), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r)
             residual.addRow(r);
     });
@@ -379,7 +383,7 @@ std::array<torch::Tensor, 3> splitHeads(const torch::Tensor& qkv, const torch::T
     // rows of q, k and v. (Copying a head's column block for all tokens at a time, strided
     // reads and contiguous writes, measured 5x slower here.)
     const auto segments = 3 * heads;
-    at::parallel_for(0, batch * tokens, rowGrain(width), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, batch * tokens, parallelGrain(width), [&](std::int64_t begin, std::int64_t end) {
         std::vector<Bf16Bits*> targets(static_cast<std::size_t>(segments));
         for (auto row = begin; row < end; ++row) {
             const auto image = row / tokens;
@@ -403,7 +407,7 @@ void scaledSoftmax_(torch::Tensor& scores, double scale)
     TORCH_CHECK(scores.is_contiguous() && scale > 0.0, "scaledSoftmax_ needs contiguous scores and a positive scale");
     const auto n = scores.size(-1);
     Bf16Bits* data = bf16Data(scores);
-    at::parallel_for(0, scores.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, scores.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
         std::vector<float> work(static_cast<std::size_t>(n));
         for (auto r = begin; r < end; ++r)
             scaledSoftmaxRow(data + r * n, static_cast<float>(scale), n, work.data());
@@ -418,13 +422,8 @@ void biasGelu_(torch::Tensor& x, const torch::Tensor& bias)
     const auto n = x.size(-1);
     const auto b = floatVector(bias, n);
     Bf16Bits* data = bf16Data(x);
-    const float* bp = b.data_ptr<float>();
-    at::parallel_for(0, x.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
-        for (auto r = begin; r < end; ++r)
-            biasGeluRow(data + r * n, bp, n, data + r * n);
-    });
+    biasGeluRows(data, b.data_ptr<float>(), x.numel() / n, n, data);
 }
-
 
 namespace {
 
@@ -444,13 +443,7 @@ public:
         const auto n = input.size(-1);
         const auto b = floatVector(bias, n);
         auto out = torch::empty_like(input);
-        const Bf16Bits* in = bf16Data(input);
-        Bf16Bits* dst = bf16Data(out);
-        const float* bp = b.data_ptr<float>();
-        at::parallel_for(0, input.numel() / n, rowGrain(n), [&](std::int64_t begin, std::int64_t end) {
-            for (auto r = begin; r < end; ++r)
-                biasGeluRow(in + r * n, bp, n, dst + r * n);
-        });
+        biasGeluRows(bf16Data(input), b.data_ptr<float>(), input.numel() / n, n, bf16Data(out));
         context->save_for_backward({input, b});
         return out;
     }
@@ -475,7 +468,7 @@ public:
         Bf16Bits* gi = bf16Data(gradIn);
         const float* bp = b.data_ptr<float>();
         float* partial = partialBiasGrad.data_ptr<float>();
-        const auto blockGrain = std::max<std::int64_t>(1, rowGrain(n) / kBiasGradRows);
+        const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
         at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
             for (auto block = begin; block < end; ++block) {
                 const auto last = std::min(rows, (block + 1) * kBiasGradRows);

@@ -1,5 +1,7 @@
 #include "core/models/same_padding.h"
 
+#include "core/models/parallel_grain.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -119,12 +121,6 @@ void poolPlane(const T* in, const PoolGeometry& g, const WindowTables& tables, s
         out[o] = in[argmax[o]];
 }
 
-/// Planes per parallel task: enough pixels that a task outweighs scheduling it.
-std::int64_t planeGrain(const PoolGeometry& g)
-{
-    return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, g.planeIn()));
-}
-
 class MaxPoolSameFunction : public torch::autograd::Function<MaxPoolSameFunction> {
 public:
     static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& x,
@@ -143,7 +139,7 @@ public:
             const scalar_t* in = input.data_ptr<scalar_t>();
             scalar_t* dst = out.data_ptr<scalar_t>();
             const WindowTables tables(g);
-            at::parallel_for(0, planes, planeGrain(g), [&](std::int64_t begin, std::int64_t end) {
+            at::parallel_for(0, planes, parallelGrain(g.planeIn()), [&](std::int64_t begin, std::int64_t end) {
                 std::vector<std::int32_t> padded(static_cast<std::size_t>(tables.paddedSize()),
                                                  orderKey(-std::numeric_limits<float>::infinity()));
                 std::vector<std::int32_t> bestKey(static_cast<std::size_t>(g.planeOut()));
@@ -153,8 +149,7 @@ public:
             });
         });
         context->save_for_backward({argmax});
-        context->saved_data["inputHeight"] = g.inHeight;
-        context->saved_data["inputWidth"] = g.inWidth;
+        context->saved_data["inputSizes"] = input.sizes().vec();
         return out;
     }
 
@@ -164,18 +159,15 @@ public:
         RECORD_FUNCTION("vitlab::maxPool2dSameBackward", std::vector<c10::IValue>());
         const auto argmax = context->get_saved_variables()[0];
         const auto gradOut = gradients[0].contiguous();
-        const auto planeIn = context->saved_data["inputHeight"].toInt() * context->saved_data["inputWidth"].toInt();
+        auto gradIn = torch::zeros(context->saved_data["inputSizes"].toIntVector(), gradOut.options());
+        const auto planeIn = gradIn.size(2) * gradIn.size(3);
         const auto planeOut = argmax.size(2) * argmax.size(3);
         const auto planes = argmax.size(0) * argmax.size(1);
-        auto gradIn = torch::zeros({argmax.size(0), argmax.size(1), context->saved_data["inputHeight"].toInt(),
-                                    context->saved_data["inputWidth"].toInt()},
-                                   gradOut.options());
         const std::int32_t* indices = argmax.data_ptr<std::int32_t>();
         AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gradOut.scalar_type(), "maxPool2dSameBackward", [&] {
             const scalar_t* go = gradOut.data_ptr<scalar_t>();
             scalar_t* gi = gradIn.data_ptr<scalar_t>();
-            const auto grain = std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, planeIn));
-            at::parallel_for(0, planes, grain, [&](std::int64_t begin, std::int64_t end) {
+            at::parallel_for(0, planes, parallelGrain(planeIn), [&](std::int64_t begin, std::int64_t end) {
                 for (auto p = begin; p < end; ++p)
                     for (std::int64_t o = 0; o < planeOut; ++o)
                         gi[p * planeIn + indices[p * planeOut + o]] += go[p * planeOut + o];

@@ -21,6 +21,8 @@ namespace vitlab::ui {
 namespace {
 
 const QString kCustomFamily = QStringLiteral("Custom (JSON config)");
+/// The fields start from the engine's own training defaults.
+const TrainConfig kDefaults;
 
 QString countText(double value)
 {
@@ -58,11 +60,11 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_useSuggestion(new QPushButton(tr("Use suggested settings"), this))
     , m_epochs(new QSpinBox(this))
     , m_batch(new QSpinBox(this))
-    , m_learningRate(doubleBox(this, 1e-6, 1.0, 1e-4, 6, TrainConfig{}.learningRate))
-    , m_weightDecay(doubleBox(this, 0.0, 1.0, 0.01, 3, TrainConfig{}.weightDecay))
-    , m_warmup(doubleBox(this, 0.0, 100.0, 0.5, 1, TrainConfig{}.warmupEpochs))
-    , m_labelSmoothing(doubleBox(this, 0.0, 0.5, 0.05, 2, TrainConfig{}.labelSmoothing))
-    , m_dropPath(doubleBox(this, 0.0, 0.5, 0.05, 2, TrainConfig{}.dropPath))
+    , m_learningRate(doubleBox(this, 1e-6, 1.0, 1e-4, 6, kDefaults.learningRate))
+    , m_weightDecay(doubleBox(this, 0.0, 1.0, 0.01, 3, kDefaults.weightDecay))
+    , m_warmup(doubleBox(this, 0.0, 100.0, 0.5, 1, kDefaults.warmupEpochs))
+    , m_labelSmoothing(doubleBox(this, 0.0, 0.5, 0.05, 2, kDefaults.labelSmoothing))
+    , m_dropPath(doubleBox(this, 0.0, 0.5, 0.05, 2, kDefaults.dropPath))
     , m_flip(new QCheckBox(tr("Mirror images at random"), this))
     , m_classWeights(new QCheckBox(tr("Weigh rare classes up"), this))
     , m_weights(new QLineEdit(this))
@@ -108,10 +110,10 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_suggestion->setWordWrap(true);
 
     m_epochs->setRange(1, 1000);
-    m_epochs->setValue(TrainConfig{}.epochs);
+    m_epochs->setValue(kDefaults.epochs);
     m_epochs->setToolTip(tr("Passes over the training images"));
     m_batch->setRange(1, 4096);
-    m_batch->setValue(static_cast<int>(TrainConfig{}.batchSize));
+    m_batch->setValue(static_cast<int>(kDefaults.batchSize));
     m_batch->setToolTip(tr("Images per step. Smaller uses less memory; on a CPU 32 to 128 is a good range."));
     m_learningRate->setToolTip(tr("Peak learning rate of AdamW, reached after the warm-up and then lowered along a "
                                   "cosine. 1e-3 suits training from scratch, 1e-4 fine-tuning."));
