@@ -212,6 +212,31 @@ private Q_SLOTS:
         QVERIFY(test::maxAbsDifference(model->forward(input), current->forward(input)) < 1e-6);
     }
 
+    void shiftedWindowMaskCanBeReplaced()
+    {
+        auto model = createModelWithWeights(fixtureSpec(), fixtureWeights());
+        model->eval();
+        std::vector<SwinTransformerBlockImpl*> blocks;
+        for (const auto& module : model->modules(/*include_self=*/false)) {
+            if (auto* block = dynamic_cast<SwinTransformerBlockImpl*>(module.get()))
+                blocks.push_back(block);
+        }
+        QCOMPARE(blocks.size(), std::size_t{4});
+        auto* unshifted = blocks[0];
+        auto* shifted = blocks[1];
+        QVERIFY(!unshifted->geometry().shifted() && shifted->geometry().shifted());
+        QVERIFY_THROWS_EXCEPTION(ShapeError, unshifted->setShiftedWindowMask(torch::zeros({16, 16, 16})));
+        QVERIFY_THROWS_EXCEPTION(ShapeError, shifted->setShiftedWindowMask(torch::zeros({16, 16, 15})));
+
+        torch::NoGradGuard noGrad;
+        const auto input = fixtureIo().at("input");
+        const auto original = model->forward(input);
+        shifted->setShiftedWindowMask(shiftedWindowMask(shifted->geometry()));
+        QVERIFY(test::maxAbsDifference(model->forward(input), original) < 1e-6);
+        shifted->setShiftedWindowMask(torch::zeros({16, 16, 16}));
+        QVERIFY(test::maxAbsDifference(model->forward(input), original) > 1e-3);
+    }
+
     void logitsMatchTorchvisionsSwin()
     {
         // torchvision.models.swin_transformer.SwinTransformer (0.14, an independent implementation
