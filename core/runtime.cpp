@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace vitlab {
@@ -86,6 +87,22 @@ RuntimeInfo initRuntime(const RuntimeOptions& options)
     return currentRuntime();
 }
 
+namespace {
+
+/// Distinct threads that an at::parallel_for compiled here runs its work on.
+int parallelLoopThreads()
+{
+    std::mutex mutex;
+    std::set<int> threads;
+    at::parallel_for(0, 1024, 1, [&](std::int64_t, std::int64_t) {
+        const std::lock_guard<std::mutex> lock(mutex);
+        threads.insert(at::get_thread_num());
+    });
+    return static_cast<int>(threads.size());
+}
+
+} // namespace
+
 RuntimeInfo currentRuntime()
 {
     RuntimeInfo info;
@@ -102,6 +119,7 @@ RuntimeInfo currentRuntime()
         info.deviceDescription = "CPU";
     }
     info.intraOpThreads = at::get_num_threads();
+    info.kernelThreads = parallelLoopThreads();
     info.usableCores = usableCoreCount();
     return info;
 }

@@ -24,6 +24,9 @@ struct RuntimeInfo {
     /// Why CUDA cannot be used, empty when it can.
     std::string cudaUnavailableReason;
     int intraOpThreads = 0;
+    /// Threads one parallel loop of the engine's own CPU kernels (fused bf16, max pool) runs on:
+    /// intraOpThreads when core is built with OpenMP as LibTorch is, 1 otherwise.
+    int kernelThreads = 0;
     int usableCores = 0;
 };
 

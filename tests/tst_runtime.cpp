@@ -26,6 +26,16 @@ private Q_SLOTS:
         QCOMPARE(at::get_num_threads(), info.usableCores);
     }
 
+    void ownKernelsUseEveryThread()
+    {
+        // The fused bf16 and max pool kernels split their work with at::parallel_for, which runs
+        // serially unless core is compiled with OpenMP.
+        if (usableCoreCount() < 2)
+            QSKIP("one usable core: nothing to split");
+        QCOMPARE(initRuntime({2}).kernelThreads, 2);
+        QCOMPARE(initRuntime({1}).kernelThreads, 1);
+    }
+
     void threadCountReachesWorkerThreads()
     {
         // Training runs on a worker thread; LibTorch's OpenMP pool is configured per thread, so

@@ -25,6 +25,7 @@ Command addInfoCommand(CLI::App& parent)
                         {"cuda_available", info.cudaAvailable},
                         {"cuda_unavailable_reason", info.cudaUnavailableReason},
                         {"threads", info.intraOpThreads},
+                        {"kernel_threads", info.kernelThreads},
                         {"usable_cores", info.usableCores},
                         {"runs_directory", runs},
                         {"gomp_spincount", std::getenv("GOMP_SPINCOUNT") ? std::getenv("GOMP_SPINCOUNT") : ""},
@@ -34,6 +35,7 @@ Command addInfoCommand(CLI::App& parent)
                     std::cout << "ViTLab " << info.vitlabVersion << "\nLibTorch " << info.torchVersion
                               << "\nOpenCV " << info.opencvVersion << "\ndevice: " << info.defaultDevice << " ("
                               << info.deviceDescription << ")\nthreads: " << info.intraOpThreads
+                              << " (ViTLab's own kernels: " << info.kernelThreads << ")"
                               << "\nruns folder: " << runs << "\n";
                 }
                 return 0;
