@@ -49,7 +49,6 @@ Fixture loadFixture(const QString& name)
     return fixture;
 }
 
-
 /// The fixture generator's random stream, which is reproducible: torch's CPU generator seeded
 /// with 3 draws, in timm's order, every parameter (randn / sqrt(fan in) for matrices, 1 + 0.2 randn
 /// for norm weights, 0.2 randn for other vectors), then every floating buffer as a matrix, then
@@ -62,6 +61,9 @@ void installSwinGeneratorMasks(Fixture& fixture)
 {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
     const auto draw = [&](at::IntArrayRef shape) { return torch::randn(shape, generator); };
+    const auto asMatrix = [](const torch::Tensor& drawn) {
+        return drawn / std::sqrt(static_cast<double>(drawn.numel() / drawn.size(0))); // 1 / sqrt(fan in)
+    };
     const auto require = [](const std::string& name, const torch::Tensor& stored, const torch::Tensor& drawn) {
         if (!torch::allclose(stored, drawn, 1e-5, 1e-6))
             throw std::runtime_error(name + " is not the generator's draw: the fixture's recipe changed");
@@ -79,7 +81,7 @@ void installSwinGeneratorMasks(Fixture& fixture)
         const auto ownerName = owner.substr(owner.rfind('.') + 1); // norm, norm1, norm2
         const bool normWeight = ownerName.rfind("norm", 0) == 0 && name.substr(owner.size()) == ".weight";
         if (stored.dim() >= 2)
-            require(name, stored, drawn / std::sqrt(static_cast<double>(stored.numel() / stored.size(0))));
+            require(name, stored, asMatrix(drawn));
         else
             require(name, stored, normWeight ? 1.0 + 0.2 * drawn : 0.2 * drawn);
     }
@@ -89,8 +91,9 @@ void installSwinGeneratorMasks(Fixture& fixture)
         if (!block || !block->geometry().shifted())
             continue;
         const auto area = block->geometry().area();
-        masks.emplace_back(block, draw({block->geometry().numWindows(), area, area}) / static_cast<double>(area));
+        masks.emplace_back(block, asMatrix(draw({block->geometry().numWindows(), area, area})));
     }
+    // Matching tables drawn after the masks also proves the masks took the generator's draws.
     for (const auto& [name, stored] : tables)
         require(name, stored, 0.5 * draw(stored.sizes()));
     if (masks.empty())
