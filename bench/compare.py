@@ -12,8 +12,8 @@ rounds = []
 for ours_file, peer_file in zip(files[0::2], files[1::2]):
     ours = {run["name"].replace("/real_time", ""): run["real_time"] for run in json.load(open(ours_file))["benchmarks"]}
     peer = json.load(open(peer_file))
-    rounds.append({key: (ours[f"{prefix}_{key.split('/')[0]}/{key.split('/')[1]}"], their_ms)
-                   for key, their_ms in peer.items()})
+    # The peer's "fp32/1" is our "PREFIX_fp32/1".
+    rounds.append({key: (ours[f"{prefix}_{key}"], their_ms) for key, their_ms in peer.items()})
 for key in rounds[0]:
     precision, batch = key.split("/")
     our_ms = min(r[key][0] for r in rounds)
