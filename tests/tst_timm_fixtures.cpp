@@ -3,7 +3,6 @@
 #include "core/attention/rollout.h"
 #include "core/io/safetensors.h"
 #include "core/models/registry.h"
-#include "core/models/swin.h"
 #include "core/models/vit.h"
 #include "core/models/weights.h"
 #include "core/torch_compat.h"
@@ -12,9 +11,6 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include <cmath>
 #include <fstream>
 
 using namespace vitlab;
@@ -49,59 +45,6 @@ Fixture loadFixture(const QString& name)
     return fixture;
 }
 
-/// The fixture generator's random stream, which is reproducible: torch's CPU generator seeded
-/// with 3 draws, in timm's order, every parameter (randn / sqrt(fan in) for matrices, 1 + 0.2 randn
-/// for norm weights, 0.2 randn for other vectors), then every floating buffer as a matrix, then
-/// each relative position bias table again as 0.5 randn. Swin's shifted-window masks (attn_mask)
-/// are the only floating buffers of the families, so the Swin fixture holds the logits of timm's
-/// Swin with random masks instead of its -100/0 ones. This redraws the stream, checks that it
-/// reproduces every stored parameter (so the masks drawn are the generator's), and installs the
-/// masks. Throws with the first difference.
-void installSwinGeneratorMasks(Fixture& fixture)
-{
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
-    const auto draw = [&](at::IntArrayRef shape) { return torch::randn(shape, generator); };
-    const auto asMatrix = [](const torch::Tensor& drawn) {
-        return drawn / std::sqrt(static_cast<double>(drawn.numel() / drawn.size(0))); // 1 / sqrt(fan in)
-    };
-    const auto require = [](const std::string& name, const torch::Tensor& stored, const torch::Tensor& drawn) {
-        if (!torch::allclose(stored, drawn, 1e-5, 1e-6))
-            throw std::runtime_error(name + " is not the generator's draw: the fixture's recipe changed");
-    };
-    std::vector<std::pair<std::string, torch::Tensor>> tables;
-    for (const auto& parameter : fixture.model->named_parameters()) {
-        const auto& name = parameter.key();
-        const auto& stored = parameter.value();
-        const auto drawn = draw(stored.sizes());
-        if (name.find("relative_position_bias_table") != std::string::npos) {
-            tables.emplace_back(name, stored); // drawn twice: this first value is replaced below
-            continue;
-        }
-        const auto owner = name.substr(0, name.rfind('.'));
-        const auto ownerName = owner.substr(owner.rfind('.') + 1); // norm, norm1, norm2
-        const bool normWeight = ownerName.rfind("norm", 0) == 0 && name.substr(owner.size()) == ".weight";
-        if (stored.dim() >= 2)
-            require(name, stored, asMatrix(drawn));
-        else
-            require(name, stored, normWeight ? 1.0 + 0.2 * drawn : 0.2 * drawn);
-    }
-    std::vector<std::pair<SwinTransformerBlockImpl*, torch::Tensor>> masks;
-    for (const auto& module : fixture.model->modules(/*include_self=*/false)) {
-        auto* block = dynamic_cast<SwinTransformerBlockImpl*>(module.get());
-        if (!block || !block->geometry().shifted())
-            continue;
-        const auto area = block->geometry().area();
-        masks.emplace_back(block, asMatrix(draw({block->geometry().numWindows(), area, area})));
-    }
-    // Matching tables drawn after the masks also proves the masks took the generator's draws.
-    for (const auto& [name, stored] : tables)
-        require(name, stored, 0.5 * draw(stored.sizes()));
-    if (masks.empty())
-        throw std::runtime_error("the Swin fixture's model has no shifted block");
-    for (const auto& [block, mask] : masks)
-        block->setShiftedWindowMask(mask);
-}
-
 } // namespace
 
 class TestTimmFixtures : public QObject {
@@ -129,15 +72,6 @@ private Q_SLOTS:
     {
         QFETCH(QString, name);
         auto fixture = loadFixture(name);
-        if (name == QLatin1String("swin")) {
-            // The Swin fixture was made with random attn_mask buffers (see installSwinGeneratorMasks);
-            // tst_swin checks the real masks against torchvision's independent Swin.
-            try {
-                installSwinGeneratorMasks(fixture);
-            } catch (const std::exception& error) {
-                QFAIL(error.what());
-            }
-        }
         torch::NoGradGuard noGrad;
         const auto logits = fixture.model->forward(fixture.io.at("input"));
         const auto& expected = fixture.io.at("logits");

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
-#include <sstream>
 
 namespace vitlab {
 
@@ -290,19 +289,6 @@ SwinTransformerBlockImpl::SwinTransformerBlockImpl(std::int64_t dim, std::int64_
     const auto hidden = static_cast<std::int64_t>(static_cast<double>(dim) * options.mlp_ratio);
     mlp = register_module("mlp", Mlp(MlpOptions(dim, hidden).drop(options.proj_drop_rate)));
     drop_path2 = register_module("drop_path2", DropPath(dropPath));
-}
-
-void SwinTransformerBlockImpl::setShiftedWindowMask(const torch::Tensor& mask)
-{
-    if (!m_mask.defined())
-        throw ShapeError("this Swin block is not shifted: it has no shifted-window mask");
-    if (!mask.defined() || mask.sizes() != m_mask.sizes()) {
-        std::ostringstream expected;
-        expected << m_mask.sizes();
-        throw ShapeError("a shifted-window mask of this block must have the shape " + expected.str());
-    }
-    m_mask = mask.detach().to(torch::kFloat32).clone();
-    m_maskOnDevice = torch::Tensor();
 }
 
 const torch::Tensor& SwinTransformerBlockImpl::maskFor(const torch::Tensor& x)

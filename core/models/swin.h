@@ -107,12 +107,6 @@ public:
                              const WindowGeometry& geometry, const SwinOptions& options, double dropPath);
     torch::Tensor forward(const torch::Tensor& x);
     const WindowGeometry& geometry() const { return m_geometry; }
-    /// Replaces the shifted-window mask with `mask` of the same (windows, area, area) shape.
-    /// timm keeps this mask in a buffer that code may overwrite, and a model whose buffer was
-    /// overwritten (the shared Swin fixture's generator did so) computes a different function;
-    /// this reproduces such a model. Throws ShapeError for an unshifted block or a mask of
-    /// another shape.
-    void setShiftedWindowMask(const torch::Tensor& mask);
 
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
     WindowAttention attn{nullptr};
