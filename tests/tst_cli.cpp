@@ -10,6 +10,7 @@
 #include <QtTest>
 
 #include <fstream>
+#include <map>
 
 using namespace vitlab;
 using test::runCli;
@@ -147,6 +148,33 @@ private Q_SLOTS:
         QVERIFY(QString::fromStdString(report["skipped"][0]["path"].get<std::string>()).endsWith(QStringLiteral("broken.jpg")));
         QVERIFY(!report["skipped"][0]["reason"].get<std::string>().empty());
         QCOMPARE(report["image_size"]["max_width"].get<int>(), 10);
+    }
+
+    void dataInspectCountsImagesOnceWhenAClassLinksToTheRoot()
+    {
+        // The case that once relabelled 41 images: a class folder holding a link to the root.
+        QTemporaryDir dir;
+        const std::filesystem::path root = dir.path().toStdString();
+        const std::map<std::string, int> counts{{"ants", 2}, {"bees", 3}, {"wasps", 4}};
+        for (const auto& [name, count] : counts) {
+            std::filesystem::create_directories(root / name);
+            for (int i = 0; i < count; ++i) {
+                cv::Mat image(8, 8, CV_8UC3, cv::Scalar(30 * i, name.size() * 20, name[0]));
+                QVERIFY(cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image));
+            }
+        }
+        std::filesystem::create_directory_symlink(root, root / "bees" / "all of it");
+        const auto result = runCli({QStringLiteral("data"), QStringLiteral("inspect"), QStringLiteral("--data"),
+                                    dir.path(), QStringLiteral("--json")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto report = nlohmann::json::parse(result.out.toStdString());
+        QCOMPARE(report["classes"].size(), counts.size());
+        for (const auto& entry : report["classes"])
+            QCOMPARE(entry["count"].get<int>(), counts.at(entry["name"].get<std::string>()));
+        QCOMPARE(report["skipped"].size(), std::size_t{1});
+        QCOMPARE(report["skipped"][0]["path"].get<std::string>(), (root / "bees" / "all of it").string());
+        QVERIFY(report["skipped"][0]["link"].get<bool>());
+        QVERIFY(QString::fromStdString(report["skipped"][0]["reason"].get<std::string>()).contains(QStringLiteral("own folder")));
     }
 
     void modelsListsTheRegistryAsJson()

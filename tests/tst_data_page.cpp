@@ -6,6 +6,8 @@
 #include "ui/pages/data_page.h"
 #include "ui/pages/model_page.h"
 
+#include <QDir>
+#include <QFile>
 #include <QMenu>
 #include <QLabel>
 #include <QMessageBox>
@@ -16,6 +18,7 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QToolButton>
+#include <QTreeWidget>
 #include <QtTest>
 
 using vitlab::ui::DataPage;
@@ -92,6 +95,37 @@ private Q_SLOTS:
         QVERIFY(!window.dataPage()->isScanned());
         QCOMPARE(window.dataPage()->classTable()->rowCount(), 0);
         QVERIFY(!window.startTraining()); // and Start refuses with a message, not a crash
+    }
+
+    void linksBackIntoTheFolderAreListedNotCounted()
+    {
+        // A class folder that links to the dataset's root: its images stay in their own classes.
+        const QString linked = m_dir.path() + QStringLiteral("/linked");
+        QVERIFY(vitlab::test::writePatternFolder(linked.toStdString(), 2, 5, 16));
+        const auto firstClass = QDir(linked).entryList(QDir::Dirs | QDir::NoDotAndDotDot).first();
+        const QString link = linked + QLatin1Char('/') + firstClass + QStringLiteral("/everything");
+        QVERIFY(QFile::link(linked, link));
+        MainWindow window(m_runtime);
+        window.show();
+        QSignalSpy scanned(window.dataPage(), &DataPage::datasetScanned);
+        QVERIFY(window.openDataset(linked));
+        QVERIFY(scanned.count() == 1 || scanned.wait(30000));
+        QTableWidget* table = window.dataPage()->classTable();
+        QCOMPARE(table->rowCount(), 2);
+        for (int row = 0; row < 2; ++row) {
+            QCOMPARE(table->item(row, 1)->data(Qt::DisplayRole).toInt() + table->item(row, 2)->data(Qt::DisplayRole).toInt(),
+                     5);
+        }
+        auto* problems = window.dataPage()->findChild<QTreeWidget*>(QStringLiteral("problemTree"));
+        QTreeWidgetItem* links = nullptr;
+        for (int i = 0; i < problems->topLevelItemCount(); ++i) {
+            if (problems->topLevelItem(i)->text(0).startsWith(QStringLiteral("Links not followed")))
+                links = problems->topLevelItem(i);
+        }
+        QVERIFY(links);
+        QCOMPARE(links->text(0), QStringLiteral("Links not followed (1)"));
+        QCOMPARE(links->child(0)->text(0), QStringLiteral("everything"));
+        QVERIFY2(links->child(0)->text(1).contains(QStringLiteral("own folder")), qPrintable(links->child(0)->text(1)));
     }
 
     void modelDefaultsFollowTheData()

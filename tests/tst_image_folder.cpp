@@ -11,6 +11,8 @@
 #include <zlib.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 
 using namespace vitlab;
 namespace fs = std::filesystem;
@@ -96,6 +98,30 @@ bool found(const ScanReport& report, const std::string& fileName)
 {
     return std::any_of(report.files.begin(), report.files.end(),
                        [&](const ImageFile& file) { return file.path.filename() == fileName; });
+}
+
+const SkippedFile* skippedEntry(const ScanReport& report, const fs::path& path)
+{
+    for (const auto& skipped : report.skipped) {
+        if (skipped.path == path.string())
+            return &skipped;
+    }
+    return nullptr;
+}
+
+/// Every image counted per class name, and whether a real file was counted twice.
+std::map<std::string, std::vector<std::string>> countedByClass(const ScanReport& report, bool& someFileTwice)
+{
+    std::map<std::string, std::vector<std::string>> byClass;
+    std::set<fs::path> real;
+    someFileTwice = false;
+    for (const auto& file : report.files) {
+        byClass[report.classes[static_cast<std::size_t>(file.label)].name].push_back(file.path.filename().string());
+        someFileTwice |= !real.insert(fs::canonical(file.path)).second;
+    }
+    for (auto& [name, files] : byClass)
+        std::sort(files.begin(), files.end());
+    return byClass;
 }
 
 } // namespace
@@ -240,6 +266,91 @@ private Q_SLOTS:
         } catch (const ConfigError& error) {
             QVERIFY(QString::fromUtf8(error.what()).contains(QStringLiteral("at least two")));
         }
+    }
+
+    void linksNeverRelabelOrDoubleCountImages()
+    {
+        QTemporaryDir dir;
+        const fs::path top = dir.path().toStdString();
+        const fs::path root = top / "data";
+        const fs::path outside = top / "outside";
+        int seed = 0;
+        const auto image = [&](const fs::path& path) { write(path, pattern(12, 12, 3, ++seed)); };
+        for (const char* name : {"c1.png", "c2.png"})
+            image(root / "cats" / name);
+        for (const char* name : {"d1.png", "d2.png", "d3.png"})
+            image(root / "dogs" / name);
+        image(root / "birds" / "b1.png");
+        image(outside / "extra" / "e1.png");
+        image(outside / "extra" / "more" / "e2.png");
+        image(outside / "A" / "a1.png");
+        image(outside / "B" / "bb1.png");
+        image(outside / "chain target" / "t1.png");
+        image(outside / "fish" / "f1.png");
+        image(outside / "lone.png");
+        fs::create_directories(root / "cats" / "sub");
+
+        // Links back into the dataset: never followed, each reported.
+        fs::create_directory_symlink(root, root / "cats" / "to root");
+        fs::create_directory_symlink(root / "cats", root / "cats" / "sub" / "to parent");
+        fs::create_directory_symlink(root / "cats", root / "dogs" / "to cats");
+        fs::create_directory_symlink(top, root / "birds" / "to above");
+        fs::create_directory_symlink(root / "cats", root / "kittens"); // a class folder that is another class
+        // Outside folders: followed once, under the class where the link sits.
+        fs::create_directory_symlink(outside / "extra", root / "dogs" / "to outside");
+        fs::create_directory_symlink(outside / "extra", root / "dogs" / "zz extra again");
+        fs::create_directory_symlink(outside / "fish", root / "fish"); // a class folder kept elsewhere
+        // A cycle between two outside folders, reached from birds.
+        fs::create_directory_symlink(outside / "B", outside / "A" / "to B");
+        fs::create_directory_symlink(outside / "A", outside / "B" / "to A");
+        fs::create_directory_symlink(outside / "A", root / "birds" / "cycle");
+        // A chain of links, a broken link and a link to itself.
+        fs::create_directory_symlink(outside / "chain target", outside / "chain middle");
+        fs::create_directory_symlink(outside / "chain middle", root / "birds" / "chain");
+        fs::create_symlink(outside / "missing", root / "birds" / "dangling");
+        fs::create_symlink(root / "birds" / "self", root / "birds" / "self");
+        // File links: an outside file counts once (classes are walked in name order); a file the
+        // dataset already holds is a duplicate.
+        fs::create_symlink(outside / "lone.png", root / "birds" / "lone link.png");
+        fs::create_symlink(outside / "lone.png", root / "cats" / "lone again.png");
+        fs::create_symlink(root / "cats" / "c1.png", root / "dogs" / "c1 link.png");
+
+        const auto report = scanImageFolder(root, {});
+        QCOMPARE(report.classNames(), (std::vector<std::string>{"birds", "cats", "dogs", "fish"}));
+        bool someFileTwice = true;
+        const auto counted = countedByClass(report, someFileTwice);
+        QVERIFY(!someFileTwice);
+        QCOMPARE(counted.at("cats"), (std::vector<std::string>{"c1.png", "c2.png"}));
+        QCOMPARE(counted.at("dogs"), (std::vector<std::string>{"d1.png", "d2.png", "d3.png", "e1.png", "e2.png"}));
+        QCOMPARE(counted.at("birds"),
+                 (std::vector<std::string>{"a1.png", "b1.png", "bb1.png", "lone link.png", "t1.png"}));
+        QCOMPARE(counted.at("fish"), (std::vector<std::string>{"f1.png"}));
+        QCOMPARE(report.files.size(), std::size_t{13});
+
+        const std::vector<std::pair<fs::path, QString>> expected{
+            {root / "cats" / "to root", QStringLiteral("the dataset's own folder")},
+            {root / "cats" / "sub" / "to parent", QStringLiteral("a folder above the link")},
+            {root / "dogs" / "to cats", QStringLiteral("the class cats")},
+            {root / "birds" / "to above", QStringLiteral("holds the whole dataset")},
+            {root / "kittens", QStringLiteral("the class cats")},
+            {root / "dogs" / "zz extra again", QStringLiteral("already counted")},
+            {outside / "B" / "to A", QStringLiteral("a cycle")},
+            {root / "birds" / "dangling", QStringLiteral("broken link")},
+            {root / "birds" / "self", QStringLiteral("link loop")},
+            {root / "cats" / "lone again.png", QStringLiteral("duplicate")},
+            {root / "dogs" / "c1 link.png", QStringLiteral("duplicate")},
+        };
+        for (const auto& [path, reason] : expected) {
+            // Links met inside a followed folder are named by the path they were reached on.
+            const auto reached = path.parent_path() == outside / "B"
+                ? root / "birds" / "cycle" / "to B" / path.filename()
+                : path;
+            const auto* entry = skippedEntry(report, reached);
+            QVERIFY2(entry, reached.c_str());
+            QVERIFY2(QString::fromStdString(entry->reason).contains(reason), entry->reason.c_str());
+            QVERIFY(entry->link);
+        }
+        QCOMPARE(report.skipped.size(), expected.size());
     }
 
     void progressCanCancel()

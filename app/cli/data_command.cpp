@@ -29,7 +29,7 @@ nlohmann::json reportJson(const ScanReport& report)
                            {"validation", entry.validation}});
     nlohmann::json skipped = nlohmann::json::array();
     for (const auto& file : report.skipped)
-        skipped.push_back({{"path", file.path}, {"reason", file.reason}});
+        skipped.push_back({{"path", file.path}, {"reason", file.reason}, {"link", file.link}});
     nlohmann::json leakage = nlohmann::json::array();
     for (const auto& [train, validation] : report.leakage)
         leakage.push_back({{"train", train}, {"validation", validation}});
@@ -73,7 +73,7 @@ void printReport(const ScanReport& report)
     for (const auto& [train, validation] : report.leakage)
         std::printf("in both training and validation: %s = %s\n", train.c_str(), validation.c_str());
     for (const auto& file : report.skipped)
-        std::printf("skipped %s: %s\n", file.path.c_str(), file.reason.c_str());
+        std::printf("%s %s: %s\n", file.link ? "link not followed" : "skipped", file.path.c_str(), file.reason.c_str());
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "core/data/image_folder.h"
 
+#include "core/data/folder_walk.h"
 #include "core/data/image_decode.h"
 
 #include "core/errors.h"
@@ -32,13 +33,6 @@ std::string lowercase(std::string text)
     return text;
 }
 
-bool isHidden(const fs::path& path)
-{
-    const auto name = path.filename().string();
-    static const std::set<std::string> systemFiles{"thumbs.db", "desktop.ini", "icon\r"};
-    return (!name.empty() && name[0] == '.') || systemFiles.count(lowercase(name)) > 0;
-}
-
 /// 64-bit FNV-1a: enough to find identical files among thousands.
 std::uint64_t contentHash(const char* data, std::size_t size)
 {
@@ -63,12 +57,6 @@ std::uint64_t stringHash(const std::string& text)
 {
     return contentHash(text.data(), text.size());
 }
-
-struct Candidate {
-    fs::path path;
-    std::int64_t label = 0;
-    bool inValidationFolder = false;
-};
 
 struct CheckResult {
     std::string problem; ///< empty when the image is usable
@@ -95,60 +83,13 @@ CheckResult checkImage(const fs::path& path, bool decode, std::int64_t maxPixels
     return result;
 }
 
-/// Walks a class folder, following folder links once each (a link loop ends there).
-void collectImages(const fs::path& classDir, std::int64_t label, bool validation, std::vector<Candidate>& candidates,
-                   std::vector<SkippedFile>& skipped)
-{
-    std::set<std::pair<dev_t, ino_t>> visited;
-    std::vector<fs::path> pending{classDir};
-    while (!pending.empty()) {
-        const fs::path dir = pending.back();
-        pending.pop_back();
-        struct stat info {};
-        if (::stat(dir.c_str(), &info) != 0 || !visited.insert({info.st_dev, info.st_ino}).second)
-            continue; // already seen: a link back up the tree
-        std::error_code error;
-        fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, error);
-        if (error) {
-            skipped.push_back({dir.string(), "folder unreadable (" + error.message() + ")"});
-            continue;
-        }
-        std::vector<fs::path> entries;
-        for (; it != fs::directory_iterator(); it.increment(error)) {
-            if (error)
-                break;
-            entries.push_back(it->path());
-        }
-        std::sort(entries.begin(), entries.end());
-        for (const auto& entry : entries) {
-            if (isHidden(entry))
-                continue;
-            std::error_code statError;
-            const auto status = fs::status(entry, statError);
-            if (statError || !fs::exists(status)) {
-                skipped.push_back({entry.string(), fs::is_symlink(fs::symlink_status(entry, statError))
-                                                       ? "broken or looping link"
-                                                       : "unreadable"});
-            } else if (fs::is_directory(status)) {
-                pending.push_back(entry);
-            } else if (!fs::is_regular_file(status)) {
-                skipped.push_back({entry.string(), "not a regular file"});
-            } else if (!hasImageExtension(entry)) {
-                skipped.push_back({entry.string(), "not an image (unknown file type)"});
-            } else {
-                candidates.push_back({entry, label, validation});
-            }
-        }
-    }
-}
-
 std::vector<fs::path> sortedSubfolders(const fs::path& dir, std::vector<SkippedFile>* looseFiles)
 {
     std::vector<fs::path> folders;
     std::error_code error;
     for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, error), end; !error && it != end;
          it.increment(error)) {
-        if (isHidden(it->path()))
+        if (isHiddenEntry(it->path()))
             continue;
         std::error_code statError;
         if (fs::is_directory(it->path(), statError))
@@ -197,15 +138,20 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
     }
     report.explicitSplits = !trainDir.empty() && !validationDir.empty();
 
-    std::vector<Candidate> candidates;
+    DatasetWalker walker(root);
     const auto classRoot = report.explicitSplits ? trainDir : root;
-    const auto classFolders = sortedSubfolders(classRoot, &report.skipped);
+    std::vector<fs::path> classFolders;
     std::map<std::string, std::int64_t> labels;
-    for (const auto& folder : classFolders) {
+    for (const auto& folder : sortedSubfolders(classRoot, &report.skipped)) {
+        if (const auto refused = walker.refusedClassFolder(folder)) {
+            report.skipped.push_back({folder.string(), *refused, /*link=*/true});
+            continue;
+        }
         const auto label = static_cast<std::int64_t>(report.classes.size());
         labels[folder.filename().string()] = label;
         report.classes.push_back({folder.filename().string()});
-        collectImages(folder, label, false, candidates, report.skipped);
+        classFolders.push_back(folder);
+        walker.walkClass(folder, label, false);
     }
     if (report.explicitSplits) {
         for (const auto& folder : sortedSubfolders(validationDir, &report.skipped)) {
@@ -214,9 +160,16 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
                 report.skipped.push_back({folder.string(), "validation class not in " + trainDir.string()});
                 continue;
             }
-            collectImages(folder, found->second, true, candidates, report.skipped);
+            if (const auto refused = walker.refusedClassFolder(folder)) {
+                report.skipped.push_back({folder.string(), *refused, /*link=*/true});
+                continue;
+            }
+            walker.walkClass(folder, found->second, true);
         }
     }
+    walker.followLinks();
+    const auto& candidates = walker.images;
+    report.skipped.insert(report.skipped.end(), walker.skipped.begin(), walker.skipped.end());
 
     std::vector<CheckResult> checks(candidates.size());
     report.cancelled = runInParallel(

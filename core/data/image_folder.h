@@ -26,6 +26,8 @@ struct ImageFile {
 struct SkippedFile {
     std::string path;
     std::string reason;
+    /// A link not followed (into the dataset, a loop, broken) rather than a bad file.
+    bool link = false;
 };
 
 struct ClassCount {

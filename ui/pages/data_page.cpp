@@ -26,6 +26,8 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <algorithm>
+
 namespace vitlab::ui {
 
 namespace {
@@ -449,13 +451,27 @@ void DataPage::fillProblems()
         item->setToolTip(1, detail);
         return item;
     };
-    if (!m_report.skipped.empty()) {
-        auto* group = addGroup(tr("Skipped files (%1)").arg(m_report.skipped.size()),
+    const auto links = std::count_if(m_report.skipped.begin(), m_report.skipped.end(),
+                                     [](const SkippedFile& s) { return s.link; });
+    const auto badFiles = static_cast<std::ptrdiff_t>(m_report.skipped.size()) - links;
+    if (badFiles > 0) {
+        auto* group = addGroup(tr("Skipped files (%1)").arg(badFiles),
                                tr("These files are left out of training. Fix or remove them."));
-        for (const auto& s : m_report.skipped)
-            addFile(group, QString::fromStdString(s.path), QString::fromStdString(s.reason));
-        problems += static_cast<int>(m_report.skipped.size());
+        for (const auto& s : m_report.skipped) {
+            if (!s.link)
+                addFile(group, QString::fromStdString(s.path), QString::fromStdString(s.reason));
+        }
     }
+    if (links > 0) {
+        auto* group = addGroup(tr("Links not followed (%1)").arg(links),
+                               tr("Links that lead back into the dataset, around in a loop or nowhere: each image "
+                                  "is counted once, in the class folder where it really is."));
+        for (const auto& s : m_report.skipped) {
+            if (s.link)
+                addFile(group, QString::fromStdString(s.path), QString::fromStdString(s.reason));
+        }
+    }
+    problems += static_cast<int>(m_report.skipped.size());
     if (!m_report.leakage.empty()) {
         auto* group = addGroup(tr("In both training and validation (%1)").arg(m_report.leakage.size()),
                                tr("Identical images on both sides make the validation accuracy look better than it is."));
