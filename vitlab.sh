@@ -3,16 +3,19 @@
 #   ./vitlab.sh run [app options]   install what is missing, build, start the app on the demo data
 #   ./vitlab.sh test                install what is missing, build, run every test (headless)
 #   ./vitlab.sh build               install what is missing and build
+#   ./vitlab.sh fuzz [SECONDS]      build the libFuzzer targets (clang) and run each SECONDS (600)
 #   ./vitlab.sh deps                only install the Debian packages
-# BUILD_DIR (default: build) and JOBS (default: the core count) may be set in the environment.
+# BUILD_DIR (default: build), FUZZ_BUILD_DIR (default: build-fuzz) and JOBS (default: the core
+# count) may be set in the environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+FUZZ_BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${JOBS:-$(nproc)}"
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   qt6-base-dev qt6-base-dev-tools libqt6svg6 qt6-qpa-plugins
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-pthread
@@ -21,12 +24,14 @@ PACKAGES=(
   xvfb xauth
   python3-torch python3-torchvision
 )
+# The fuzzers need clang with its libFuzzer and sanitizer runtimes.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 install_dependencies() {
   local missing=()
-  for package in "${PACKAGES[@]}"; do
+  for package in "${PACKAGES[@]}" "$@"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$package")
     fi
@@ -64,6 +69,30 @@ run_app() {
   exec "$BUILD_DIR/app/vitlab" "${args[@]}"
 }
 
+# Each target runs on a scratch copy of its seeds, so findings and grown corpora stay in the
+# build tree; a crash, sanitizer report, leak or out-of-memory ends the run with an error.
+run_fuzzers() {
+  local seconds="${1:-600}"
+  if [[ ! -f "$FUZZ_BUILD_DIR/build.ninja" ]]; then
+    log "configuring the fuzzers in $FUZZ_BUILD_DIR"
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DVITLAB_BUILD_FUZZERS=ON -DVITLAB_BUILD_GUI=OFF -DVITLAB_BUILD_TESTS=OFF -DVITLAB_BUILD_BENCH=OFF
+  fi
+  local targets=(safetensors idx image)
+  cmake --build "$FUZZ_BUILD_DIR" --parallel "$JOBS" --target "${targets[@]/#/fuzz_}"
+  for target in "${targets[@]}"; do
+    local work="$FUZZ_BUILD_DIR/fuzz-runs/$target"
+    mkdir -p "$work/corpus"
+    local options=(-max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1
+                   -artifact_prefix="$work/")
+    [[ -f "$ROOT/fuzz/$target.dict" ]] && options+=(-dict="$ROOT/fuzz/$target.dict")
+    log "fuzzing $target for $seconds s"
+    "$FUZZ_BUILD_DIR/fuzz/fuzz_$target" "${options[@]}" "$work/corpus" "$ROOT/fuzz/corpus/$target" \
+      > "$work/log.txt" 2>&1 || { tail -n 60 "$work/log.txt" >&2; log "fuzz_$target found a problem: see $work"; return 1; }
+    grep -E "^stat::(number_of_executed_units|peak_rss_mb)|cov: " "$work/log.txt" | tail -n 3 >&2
+  done
+}
+
 run_tests() {
   log "running the tests"
   cd "$BUILD_DIR"
@@ -77,8 +106,9 @@ case "$command" in
   build) install_dependencies; build "$@" ;;
   run) install_dependencies; build; run_app "$@" ;;
   test) install_dependencies; build; run_tests ;;
+  fuzz) install_dependencies "${FUZZ_PACKAGES[@]}"; run_fuzzers "$@" ;;
   *)
-    echo "usage: $0 run [app options] | test | build | deps" >&2
+    echo "usage: $0 run [app options] | test | build | fuzz [seconds] | deps" >&2
     exit 2
     ;;
 esac

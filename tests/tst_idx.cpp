@@ -140,6 +140,24 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(FormatError, loadIdxFolder(dir.path().toStdString()));
         QVERIFY(!isIdxFolder(dir.filePath(QStringLiteral("nowhere")).toStdString()));
     }
+
+    void shortFilesThatDeclareHugeSetsFailAtTheirEnd()
+    {
+        // 20 million 28x28 images (15.7 GB) declared by a 20-byte file, and 4 billion labels by
+        // an 8-byte one: within the format's limits, so the reader must fail where the data
+        // ends instead of first allocating what the header declares (which exhausts memory).
+        QTemporaryDir dir;
+        const auto path = dir.filePath(QStringLiteral("huge")).toStdString();
+        writeFile(path, bigEndian({0x803, 20'000'000, 28, 28, 0x01020304}));
+        try {
+            readIdxImages(path);
+            QFAIL("a file with 4 pixels read as 20 million images");
+        } catch (const FormatError& error) {
+            QVERIFY2(QString::fromUtf8(error.what()).contains(QStringLiteral("ends before its pixels")), error.what());
+        }
+        writeFile(path, bigEndian({0x801, 0xFFFFFFFF}));
+        QVERIFY_THROWS_EXCEPTION(FormatError, readIdxLabels(path));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestIdx)

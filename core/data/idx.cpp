@@ -42,6 +42,19 @@ public:
         }
     }
 
+    /// `bytes` bytes into `out`, which grows as the data arrives: a header that declares more
+    /// than the file holds fails at the file's end instead of allocating all it declares.
+    void readInto(std::vector<std::uint8_t>& out, std::size_t bytes, const char* what)
+    {
+        constexpr std::size_t kStep = std::size_t{64} << 20;
+        out.clear();
+        while (out.size() < bytes) {
+            const auto start = out.size();
+            out.resize(start + std::min(kStep, bytes - start));
+            read(out.data() + start, out.size() - start, what);
+        }
+    }
+
     std::uint32_t readBigEndian32(const char* what)
     {
         std::uint8_t bytes[4];
@@ -103,8 +116,7 @@ IdxImages readIdxImages(const std::filesystem::path& path)
     if (images.rows < 1 || images.cols < 1 || images.rows > 65536 || images.cols > 65536
         || images.count > kMaxElements / (images.rows * images.cols))
         throw FormatError(path.string() + " declares impossible image dimensions");
-    images.pixels.resize(static_cast<std::size_t>(images.count * images.rows * images.cols));
-    reader.read(images.pixels.data(), images.pixels.size(), "pixels");
+    reader.readInto(images.pixels, static_cast<std::size_t>(images.count * images.rows * images.cols), "pixels");
     return images;
 }
 
@@ -115,8 +127,8 @@ std::vector<std::uint8_t> readIdxLabels(const std::filesystem::path& path)
     const std::int64_t count = reader.readBigEndian32("header");
     if (count > kMaxElements)
         throw FormatError(path.string() + " declares an impossible label count");
-    std::vector<std::uint8_t> labels(static_cast<std::size_t>(count));
-    reader.read(labels.data(), labels.size(), "labels");
+    std::vector<std::uint8_t> labels;
+    reader.readInto(labels, static_cast<std::size_t>(count), "labels");
     return labels;
 }
 
