@@ -46,7 +46,7 @@ public:
     /// than the file holds fails at the file's end instead of allocating all it declares.
     void readInto(std::vector<std::uint8_t>& out, std::size_t bytes, const char* what)
     {
-        constexpr std::size_t kStep = std::size_t{64} << 20;
+        constexpr std::size_t kStep = std::size_t{1} << 20; // the vector still grows geometrically
         out.clear();
         while (out.size() < bytes) {
             const auto start = out.size();
