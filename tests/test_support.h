@@ -36,4 +36,37 @@ inline QString shapeString(const torch::Tensor& t)
     return text + QStringLiteral(")");
 }
 
+/// LibTorch's intra-op threads for a scope.
+class ThreadsGuard {
+public:
+    explicit ThreadsGuard(int threads)
+        : m_previous(at::get_num_threads())
+    {
+        at::set_num_threads(threads);
+    }
+    ~ThreadsGuard() { at::set_num_threads(m_previous); }
+    ThreadsGuard(const ThreadsGuard&) = delete;
+    ThreadsGuard& operator=(const ThreadsGuard&) = delete;
+
+private:
+    int m_previous;
+};
+
+/// oneDNN on or off for a scope. Off, bf16 matrix products and convolutions take ATen's own
+/// kernels: the path of every CPU without AVX-512 (where bf16 is emulated), on any machine.
+class OneDnnGuard {
+public:
+    explicit OneDnnGuard(bool enabled)
+        : m_previous(at::globalContext().userEnabledMkldnn())
+    {
+        at::globalContext().setUserEnabledMkldnn(enabled);
+    }
+    ~OneDnnGuard() { at::globalContext().setUserEnabledMkldnn(m_previous); }
+    OneDnnGuard(const OneDnnGuard&) = delete;
+    OneDnnGuard& operator=(const OneDnnGuard&) = delete;
+
+private:
+    bool m_previous;
+};
+
 } // namespace vitlab::test

@@ -1,6 +1,7 @@
 // The fused bf16 kernels against the ATen ops they replace, computed in float32 on the
 // same bf16 inputs: each may differ only by bf16 rounding of its output.
 #include "core/models/fused_bf16.h"
+#include "core/models/layers.h"
 #include "core/torch_compat.h"
 #include "test_support.h"
 
@@ -30,6 +31,61 @@ class TestFusedBf16 : public QObject {
 
 private Q_SLOTS:
     void initTestCase() { torch::manual_seed(0); }
+
+    // Every bf16 product the models make under autocast (linear layers, attention's batched
+    // products, convolutions) on both of LibTorch's CPU paths: oneDNN's and ATen's own, which CPUs
+    // without AVX-512 take. With float32 sums, each output differs from the float32 product of the
+    // same operands by the rounding of both operands (2u per term) and of the result (u), u = 2^-8,
+    // so by at most 3u times the sum of |a_i b_i| (plus float32's own K 2^-24, negligible). Positive
+    // operands make that sum the result itself, and are the worst case for a sum kept in bf16,
+    // which stalls once the running sum outgrows its increments.
+    void bf16ProductsKeepFloatSums_data()
+    {
+        QTest::addColumn<bool>("onednn");
+        QTest::newRow("onednn") << true;
+        QTest::newRow("aten") << false;
+    }
+    void bf16ProductsKeepFloatSums()
+    {
+        QFETCH(bool, onednn);
+        const test::OneDnnGuard onednnGuard(onednn);
+        c10::InferenceMode inference;
+        const auto positive = [](at::IntArrayRef shape) { return torch::rand(shape) + 0.5; };
+        const auto withinBound = [](const torch::Tensor& bf16, const torch::Tensor& float32) {
+            const double u = 1.0 / 256.0;
+            return ((bf16.to(torch::kFloat64) - float32.to(torch::kFloat64)).abs() <= 3 * u * float32.to(torch::kFloat64))
+                .all()
+                .item<bool>();
+        };
+        const auto tokens = positive({2, 50, 576});
+        const auto weight = positive({64, 576});
+        const auto keys = positive({2, 64, 576});
+        const auto images = positive({2, 64, 8, 8});
+        const auto kernel = positive({32, 64, 3, 3});
+        const auto linear = torch::linear(tokens, weight);
+        const auto batched = torch::matmul(tokens, keys.transpose(1, 2));
+        const auto convolved = conv2dWithFloatSums(images, kernel, {}, {1, 1}, {1, 1});
+        torch::Tensor linearBf16, batchedBf16, convolvedBf16;
+        {
+            compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+            linearBf16 = torch::linear(tokens, weight);
+            batchedBf16 = torch::matmul(tokens, keys.transpose(1, 2));
+            convolvedBf16 = conv2dWithFloatSums(images, kernel, {}, {1, 1}, {1, 1});
+        }
+        QCOMPARE(linearBf16.scalar_type(), torch::kBFloat16);
+        QVERIFY2(withinBound(linearBf16, linear), "linear");
+        QVERIFY2(withinBound(batchedBf16, batched), "batched matmul");
+        QVERIFY2(withinBound(convolvedBf16, convolved), "convolution");
+        // The check that routes convolutions agrees with LibTorch's own bf16 convolution (which
+        // on LibTorch 1.13's ATen path sums in bf16 and misses the bound by far).
+        torch::Tensor plainBf16;
+        {
+            compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16);
+            plainBf16 = torch::conv2d(images, kernel, {}, 1, 1);
+        }
+        QCOMPARE(plainBf16.scalar_type(), torch::kBFloat16);
+        QCOMPARE(withinBound(plainBf16, convolved), cpuBf16ConvolutionSumsInFloat());
+    }
 
     void appliesOnlyToFloat32StreamsUnderBf16AutocastWithoutGradients()
     {

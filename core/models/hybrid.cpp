@@ -100,7 +100,7 @@ torch::Tensor StdConv2dSameImpl::standardizedWeight() const
 
 torch::Tensor StdConv2dSameImpl::forward(const torch::Tensor& x)
 {
-    return torch::conv2d(padSame(x, m_kernel, m_stride), standardizedWeight(), {}, m_stride);
+    return conv2dWithFloatSums(padSame(x, m_kernel, m_stride), standardizedWeight(), {}, m_stride);
 }
 
 GroupNormActImpl::GroupNormActImpl(std::int64_t channels, bool applyAct)
@@ -230,7 +230,7 @@ torch::Tensor HybridEmbedImpl::forward(const torch::Tensor& images)
     auto backbone = features(images);
     if (m_captureFeatures)
         m_capturedFeatures = backbone;
-    return proj(backbone).flatten(2).transpose(1, 2);
+    return applyConv2d(proj, backbone).flatten(2).transpose(1, 2);
 }
 
 StdConv2dSame HybridEmbedImpl::stemConv() const

@@ -4,6 +4,7 @@
 #include "core/models/fused_bf16.h"
 #include "core/torch_compat.h"
 
+#include <atomic>
 #include <cmath>
 
 namespace vitlab {
@@ -27,6 +28,52 @@ void truncNormal_(torch::Tensor tensor, double std, double a, double b)
     tensor.erfinv_();
     tensor.mul_(std * std::sqrt(2.0));
     tensor.clamp_(a, b);
+}
+
+bool cpuBf16ConvolutionSumsInFloat()
+{
+    // One answer per oneDNN setting, which decides the kernel (tests switch it).
+    static std::atomic<int> known[2] = {-1, -1};
+    auto& answer = known[at::globalContext().userEnabledMkldnn() ? 1 : 0];
+    if (answer.load() < 0) {
+        const compat::AutocastGuard noAutocast(c10::DeviceType::CPU, at::kBFloat16, /*enabled=*/false);
+        c10::InferenceMode inference;
+        const auto ones = torch::ones({1, 64, 3, 3}, torch::kBFloat16);
+        const double sum = torch::conv2d(ones, ones).item<double>();
+        answer = std::abs(sum - 576.0) <= 0.01 * 576.0 ? 1 : 0;
+    }
+    return answer.load() == 1;
+}
+
+namespace {
+
+/// True when a convolution of `x` would be a CPU bfloat16 one that sums in bfloat16.
+bool convolutionNeedsFloat32(const torch::Tensor& x)
+{
+    return x.is_cpu() && compat::cpuAutocastDtype() == at::kBFloat16 && !cpuBf16ConvolutionSumsInFloat();
+}
+
+} // namespace
+
+torch::Tensor conv2dWithFloatSums(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                  torch::IntArrayRef stride, torch::IntArrayRef padding)
+{
+    if (convolutionNeedsFloat32(x)) {
+        const compat::AutocastGuard noAutocast(c10::DeviceType::CPU, at::kBFloat16, /*enabled=*/false);
+        return torch::conv2d(x.to(torch::kFloat32), weight.to(torch::kFloat32),
+                             bias.defined() ? bias.to(torch::kFloat32) : bias, stride, padding);
+    }
+    return torch::conv2d(x, weight, bias, stride, padding);
+}
+
+torch::Tensor applyConv2d(torch::nn::Conv2d& layer, const torch::Tensor& x)
+{
+    if (convolutionNeedsFloat32(x)) {
+        // The layer's parameters are float32: without autocast it convolves in float32.
+        const compat::AutocastGuard noAutocast(c10::DeviceType::CPU, at::kBFloat16, /*enabled=*/false);
+        return layer->forward(x.to(torch::kFloat32));
+    }
+    return layer->forward(x);
 }
 
 void initLinearTimm(torch::nn::Linear& linear)
@@ -198,7 +245,7 @@ PatchEmbedImpl::PatchEmbedImpl(std::array<std::int64_t, 2> imageSize, std::int64
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images)
 {
-    auto x = proj(images);
+    auto x = applyConv2d(proj, images);
     return m_flatten ? x.flatten(2).transpose(1, 2) : x;
 }
 

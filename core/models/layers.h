@@ -24,6 +24,21 @@ inline torch::Tensor applyLinear(const torch::nn::Linear& layer, const torch::Te
     return torch::linear(x, layer->weight, layer->bias);
 }
 
+/// Whether this LibTorch's CPU bfloat16 convolution sums its products in float32. LibTorch 1.13's
+/// own kernel (slow_conv2d over its bf16 matrix product), which it takes wherever oneDNN does not
+/// (CPUs without AVX-512, or oneDNN switched off), sums in bfloat16: 5% relative error at 576
+/// products per output, where oneDNN and LibTorch 2.x stay near bf16's 0.2% rounding. Found by
+/// convolving ones once per oneDNN setting: a bf16 running sum of 576 ones sticks at 256.
+bool cpuBf16ConvolutionSumsInFloat();
+
+/// A 2-D convolution as autocast runs it, except that CPU bfloat16 convolutions whose sums would
+/// be kept in bfloat16 (cpuBf16ConvolutionSumsInFloat) run in float32, as autocast keeps
+/// precision-sensitive work in float32. There float32 is also the faster of the two.
+torch::Tensor conv2dWithFloatSums(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                     torch::IntArrayRef stride, torch::IntArrayRef padding = 0);
+/// `layer`'s convolution, in float32 where conv2dWithFloatSums would convolve in float32.
+torch::Tensor applyConv2d(torch::nn::Conv2d& layer, const torch::Tensor& x);
+
 /// The input of a norm in the norm's own precision. Under CPU autocast, LibTorch 1.13 returns
 /// bfloat16 from convolutions and linear layers but runs LayerNorm and GroupNorm as they come,
 /// and they refuse bfloat16 input with float32 weights; norms then run in float32, as autocast

@@ -381,7 +381,7 @@ SwinPatchEmbedImpl::SwinPatchEmbedImpl(std::int64_t patchSize, std::int64_t inCh
 
 torch::Tensor SwinPatchEmbedImpl::forward(const torch::Tensor& images)
 {
-    return norm(normInput(proj(images).permute({0, 2, 3, 1}), norm->weight));
+    return norm(normInput(applyConv2d(proj, images).permute({0, 2, 3, 1}), norm->weight));
 }
 
 SwinClassifierHeadImpl::SwinClassifierHeadImpl(std::int64_t features, std::int64_t classes, double dropRate)

@@ -150,7 +150,7 @@ torch::Tensor PixelEmbedImpl::forward(const torch::Tensor& images, const torch::
     auto x = images.reshape({batch, channels, rows, p, cols, p})
                  .permute({0, 2, 4, 1, 3, 5})
                  .reshape({batch * rows * cols, channels, p, p});
-    x = proj(x) + pixelPos;
+    x = applyConv2d(proj, x) + pixelPos;
     return x.flatten(2).transpose(1, 2);
 }
 
