@@ -9,7 +9,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -25,6 +28,39 @@ int threadsFromEnvironment()
     char* end = nullptr;
     const long parsed = std::strtol(value, &end, 10);
     return (*end == '\0' && parsed > 0 && parsed <= 4096) ? static_cast<int>(parsed) : 0;
+}
+
+/// The first /proc/cpuinfo line that starts with `key`, after its colon; empty when none.
+std::string cpuinfoField(const std::string& key)
+{
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+        if (line.rfind(key, 0) == 0) {
+            const auto colon = line.find(':');
+            return colon == std::string::npos ? std::string() : line.substr(std::min(colon + 2, line.size()));
+        }
+    }
+    return {};
+}
+
+bool cpuHasFlag(const std::string& flag)
+{
+    static const std::string flags = " " + cpuinfoField("flags") + " ";
+    return flags.find(" " + flag + " ") != std::string::npos;
+}
+
+/// oneDNN's instruction-set cap from the environment, upper case; empty when unset.
+std::string onednnIsaCap()
+{
+    for (const char* name : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {
+        if (const char* value = std::getenv(name); value && *value) {
+            std::string cap = value;
+            for (auto& c : cap)
+                c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            return std::string(name) + "=" + cap;
+        }
+    }
+    return {};
 }
 
 std::string cudaUnavailableReason()
@@ -103,6 +139,25 @@ int parallelLoopThreads()
 
 } // namespace
 
+CpuBfloat16 bfloat16OnCpu()
+{
+    const bool amx = cpuHasFlag("amx_bf16");
+    const bool avx512Bf16 = cpuHasFlag("avx512_bf16");
+    if (!amx && !avx512Bf16)
+        return {false, std::string("the CPU has neither AMX nor AVX-512 BF16") + (cpuHasFlag("avx512f") ? "" : " (AVX2 at most)")
+                           + ": bfloat16 would be emulated, far slower than float32"};
+    const auto cap = onednnIsaCap();
+    const auto value = cap.substr(cap.find('=') + 1);
+    // The caps that still allow bf16 instructions (oneDNN 2.x and 3.x spellings).
+    static const std::set<std::string> bf16Caps{"ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16",
+                                                "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
+                                                "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512",
+                                                "AVX10_2_512_AMX_2"};
+    if (!cap.empty() && bf16Caps.count(value) == 0)
+        return {false, cap + " keeps oneDNN from the CPU's bfloat16 instructions: bfloat16 would be emulated"};
+    return {true, std::string("the CPU has ") + (amx ? "AMX" : "AVX-512 BF16") + ": bfloat16 matrix products run natively"};
+}
+
 RuntimeInfo currentRuntime()
 {
     RuntimeInfo info;
@@ -121,6 +176,12 @@ RuntimeInfo currentRuntime()
     info.intraOpThreads = at::get_num_threads();
     info.kernelThreads = parallelLoopThreads();
     info.usableCores = usableCoreCount();
+    const auto model = cpuinfoField("model name");
+    const auto family = cpuinfoField("cpu family");
+    info.cpuDescription = (model.empty() ? std::string("unknown CPU") : model) + (family.empty() ? "" : ", family " + family);
+    const auto bf16 = bfloat16OnCpu();
+    info.cpuBfloat16Native = bf16.native;
+    info.cpuBfloat16Reason = bf16.reason;
     return info;
 }
 

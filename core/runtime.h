@@ -28,7 +28,22 @@ struct RuntimeInfo {
     /// intraOpThreads when core is built with OpenMP as LibTorch is, 1 otherwise.
     int kernelThreads = 0;
     int usableCores = 0;
+    /// The CPU's model name and family, as lscpu gives them ("AMD EPYC, family 26").
+    std::string cpuDescription;
+    /// Whether bfloat16 matrix products run natively on this CPU, and why (see bfloat16OnCpu).
+    bool cpuBfloat16Native = false;
+    std::string cpuBfloat16Reason;
 };
+
+/// Whether LibTorch's bfloat16 matrix products run natively on this CPU: with AMX or AVX-512 BF16,
+/// unless oneDNN is kept from them (ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA below
+/// AVX512_CORE_BF16). Elsewhere bfloat16 is emulated: on an AVX2-only CPU its matrix products ran
+/// about 90x slower than float32. `reason` says which, in words.
+struct CpuBfloat16 {
+    bool native = false;
+    std::string reason;
+};
+CpuBfloat16 bfloat16OnCpu();
 
 /// Cores this process may run on (its CPU affinity), at least 1.
 int usableCoreCount();

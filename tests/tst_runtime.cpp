@@ -1,7 +1,9 @@
 #include "core/runtime.h"
 #include "core/torch_compat.h"
+#include "core/train/execution.h"
 #include "core/version.h"
 
+#include <QFile>
 #include <QtTest>
 
 #include <thread>
@@ -12,6 +14,12 @@ class TestRuntime : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    void initTestCase()
+    {
+        // The tests set the thread count themselves; one from the caller's environment would skew them.
+        qunsetenv("VITLAB_THREADS");
+    }
+
     void cleanup()
     {
         qunsetenv("VITLAB_THREADS");
@@ -89,6 +97,44 @@ private Q_SLOTS:
             QVERIFY(!info.cudaUnavailableReason.empty());
             QCOMPARE(info.cudaUnavailableReason.find("CUDA") != std::string::npos, true);
         }
+    }
+
+    void bfloat16IsNativeOnlyWithAmxOrAvx512Bf16()
+    {
+        // Read the flags independently of the engine: "auto" precision rests on this answer.
+        QFile cpuinfo(QStringLiteral("/proc/cpuinfo"));
+        QVERIFY(cpuinfo.open(QIODevice::ReadOnly));
+        QString flags;
+        for (const auto& line : QString::fromLatin1(cpuinfo.readAll()).split(QLatin1Char('\n'))) {
+            if (line.startsWith(QStringLiteral("flags"))) {
+                flags = line.section(QLatin1Char(':'), 1) + QLatin1Char(' ');
+                break;
+            }
+        }
+        const bool native = flags.contains(QStringLiteral(" avx512_bf16 ")) || flags.contains(QStringLiteral(" amx_bf16 "));
+        qunsetenv("ONEDNN_MAX_CPU_ISA");
+        qunsetenv("DNNL_MAX_CPU_ISA");
+        const auto here = bfloat16OnCpu();
+        QCOMPARE(here.native, native);
+        QCOMPARE(useBfloat16(Precision::Auto, torch::kCPU), native);
+        QVERIFY2(QString::fromStdString(here.reason).contains(native ? QStringLiteral("natively") : QStringLiteral("emulated")),
+                 here.reason.c_str());
+        const auto info = currentRuntime();
+        QCOMPARE(info.cpuBfloat16Native, native);
+        QVERIFY(info.cpuDescription.find("family") != std::string::npos);
+
+        // oneDNN kept to AVX2: emulated whatever the CPU, and the reason names the setting.
+        qputenv("ONEDNN_MAX_CPU_ISA", "avx2");
+        const auto capped = bfloat16OnCpu();
+        QVERIFY(!capped.native);
+        QVERIFY2(capped.reason.find(native ? "ONEDNN_MAX_CPU_ISA=AVX2" : "neither AMX nor AVX-512 BF16") != std::string::npos,
+                 capped.reason.c_str());
+        // --precision auto follows it; an explicit bf16 is the user's choice.
+        QVERIFY(!useBfloat16(Precision::Auto, torch::kCPU));
+        QVERIFY(useBfloat16(Precision::BFloat16, torch::kCPU));
+        qputenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX");
+        QCOMPARE(bfloat16OnCpu().native, native);
+        qunsetenv("ONEDNN_MAX_CPU_ISA");
     }
 
     void runsDirectoryFollowsEnvironment()

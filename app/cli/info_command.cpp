@@ -1,5 +1,7 @@
 #include "app/cli/commands.h"
 
+#include "core/train/execution.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -15,6 +17,10 @@ Command addInfoCommand(CLI::App& parent)
     app->add_flag("--json", *json, "Print one JSON object");
     return {app, [json](const RuntimeInfo& info) {
                 const auto runs = defaultRunsDirectory().string();
+                // What --precision auto gives on the default device, and why.
+                const auto device = resolveDevice("auto");
+                const bool autoBf16 = useBfloat16(Precision::Auto, device);
+                const auto autoReason = device.is_cuda() ? std::string("on CUDA") : info.cpuBfloat16Reason;
                 if (*json) {
                     const nlohmann::json out = {
                         {"vitlab_version", info.vitlabVersion},
@@ -27,6 +33,10 @@ Command addInfoCommand(CLI::App& parent)
                         {"threads", info.intraOpThreads},
                         {"kernel_threads", info.kernelThreads},
                         {"usable_cores", info.usableCores},
+                        {"cpu", info.cpuDescription},
+                        {"cpu_bf16_native", info.cpuBfloat16Native},
+                        {"auto_precision", autoBf16 ? "bf16" : "fp32"},
+                        {"auto_precision_reason", autoReason},
                         {"runs_directory", runs},
                         {"gomp_spincount", std::getenv("GOMP_SPINCOUNT") ? std::getenv("GOMP_SPINCOUNT") : ""},
                     };
@@ -36,6 +46,8 @@ Command addInfoCommand(CLI::App& parent)
                               << "\nOpenCV " << info.opencvVersion << "\ndevice: " << info.defaultDevice << " ("
                               << info.deviceDescription << ")\nthreads: " << info.intraOpThreads
                               << " (ViTLab's own kernels: " << info.kernelThreads << ")"
+                              << "\nCPU: " << info.cpuDescription << "\nprecision auto: "
+                              << (autoBf16 ? "bf16" : "fp32") << " (" << autoReason << ")"
                               << "\nruns folder: " << runs << "\n";
                 }
                 return 0;

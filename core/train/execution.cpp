@@ -3,7 +3,6 @@
 #include "core/errors.h"
 #include "core/runtime.h"
 
-#include <fstream>
 #include <string>
 
 namespace vitlab {
@@ -35,15 +34,7 @@ torch::Device resolveDevice(const std::string& name)
 
 bool cpuHasNativeBfloat16()
 {
-    static const bool native = [] {
-        std::ifstream cpuinfo("/proc/cpuinfo");
-        for (std::string line; std::getline(cpuinfo, line);) {
-            if (line.rfind("flags", 0) == 0)
-                return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-        }
-        return false;
-    }();
-    return native;
+    return bfloat16OnCpu().native;
 }
 
 bool useBfloat16(Precision precision, const torch::Device& device)

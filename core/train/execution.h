@@ -14,12 +14,11 @@ namespace vitlab {
 /// an unknown name or a CUDA device this LibTorch cannot use, saying why.
 torch::Device resolveDevice(const std::string& name);
 
-/// True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX), read from the
-/// kernel's CPU flags.
+/// True when bfloat16 matrix products run natively on this CPU (see bfloat16OnCpu).
 bool cpuHasNativeBfloat16();
 
 /// Whether to run under bfloat16 autocast: "auto" picks it on CUDA and on CPUs with native
-/// bfloat16, float32 elsewhere.
+/// bfloat16, float32 where bfloat16 would be emulated.
 bool useBfloat16(Precision precision, const torch::Device& device);
 
 } // namespace vitlab
