@@ -12,6 +12,8 @@ namespace {
 
 void forwardLatency(benchmark::State& state, bool bf16)
 {
+    if (bf16 && skipWhereBf16IsEmulated(state))
+        return;
     const auto batch = state.range(0);
     torch::manual_seed(0);
     auto model = vitlab::createModel(vitlab::ModelRegistry::instance().model("vit_tiny_patch16_224"));

@@ -1,4 +1,6 @@
-"""The Python peer of bench_forward: torchvision's VisionTransformer of ViT-Tiny/16's size."""
+"""The Python peer of bench_forward: torchvision's VisionTransformer of ViT-Tiny/16's size.
+
+Arguments: threads, then the precisions to time (fp32, bf16; both when none are given)."""
 import json
 import sys
 import time
@@ -24,4 +26,5 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     model = torchvision.models.VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=3,
                                                  hidden_dim=192, mlp_dim=768, num_classes=1000).eval()
-    print(json.dumps({f"{p}/{b}": milliseconds(model, b, p == "bf16") for p in ("fp32", "bf16") for b in (1, 32)}))
+    precisions = sys.argv[2:] or ["fp32", "bf16"]
+    print(json.dumps({f"{p}/{b}": milliseconds(model, b, p == "bf16") for p in precisions for b in (1, 32)}))

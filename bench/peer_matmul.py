@@ -22,6 +22,7 @@ def seconds_per_call(dtype, threads, repeats=20):
 
 if __name__ == "__main__":
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    precisions = sys.argv[2:] or list(dtypes)
     print(json.dumps({"threads": threads,
-                      "fp32_ms": 1e3 * seconds_per_call(torch.float32, threads),
-                      "bf16_ms": 1e3 * seconds_per_call(torch.bfloat16, threads)}))
+                      **{f"{p}_ms": 1e3 * seconds_per_call(dtypes[p], threads) for p in precisions}}))

@@ -10,12 +10,13 @@ BUILD_DIR="${BUILD_DIR:-$here/../build}"
 threads="$(nproc)"
 steps="${STEPS:-8}"
 rounds="${ROUNDS:-3}"
+source "$here/precisions.sh"
 #        registry name          size patch depth heads width channels classes batch
 cases=("vit_tiny_patch16_224   224  16    12    3     192   3        1000    32"
        "vit_tiny_d6_patch4_28  28   4     6     3     192   1        1000    128")
 for case in "${cases[@]}"; do
   read -r name size patch depth heads width channels classes batch <<<"$case"
-  for precision in fp32 bf16; do
+  for precision in $PRECISIONS; do
     results=()
     for round in $(seq "$rounds"); do
       ours="$("$BUILD_DIR/app/vitlab-cli" bench train --model "$name" --batch "$batch" --precision "$precision" \
