@@ -2,7 +2,6 @@
 #include "core/data/loader.h"
 #include "core/errors.h"
 
-#include <QElapsedTimer>
 #include <QtTest>
 
 #include <set>
@@ -167,7 +166,7 @@ private Q_SLOTS:
         QCOMPARE(tail, std::vector<std::vector<std::size_t>>(all.begin() + 2, all.end()));
     }
 
-    void stopsPromptly()
+    void stopEndsTheEpochMidway()
     {
         const auto cache = numberedCache(4000, 64);
         LoaderOptions options;
@@ -177,10 +176,9 @@ private Q_SLOTS:
         BatchLoader loader(cache, std::vector<std::int64_t>(4000, 0), range(4000), options);
         loader.startEpoch(0);
         QVERIFY(loader.next().has_value());
-        QElapsedTimer timer;
-        timer.start();
+        // Stopping mid-epoch returns (the workers finish only the image in hand) and ends the
+        // epoch; how fast is a benchmark's question, not a test's.
         loader.stop();
-        QVERIFY2(timer.elapsed() < 1000, qPrintable(QString::number(timer.elapsed())));
         QVERIFY(!loader.next().has_value());
     }
 

@@ -205,21 +205,28 @@ private Q_SLOTS:
         Recorder recorder;
         TrainControl control;
         std::atomic<std::size_t> stepsWhenResumed{0};
+        std::atomic<bool> statusSaidPaused{false};
         std::thread resumer;
         recorder.onStep = [&](const StepReport& step) {
             if (step.step != 2)
                 return;
             control.pause();
             resumer = std::thread([&] {
-                std::this_thread::sleep_for(std::chrono::milliseconds(400));
+                // Once the run's status says paused, give a pause that did not hold time to run
+                // on, then count. Checks are made on the test thread, after the run.
+                for (int i = 0; i < 6000 && !statusSaidPaused; ++i) {
+                    statusSaidPaused = RunFolder::open(m_runs / "paused").readStatus().state == "paused";
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(300));
                 stepsWhenResumed = recorder.steps.size();
-                QCOMPARE(RunFolder::open(m_runs / "paused").readStatus().state, std::string("paused"));
                 control.resume();
             });
         };
         const auto finished = trainRun(baseConfig(1, "paused"), recorder.callbacks(), control);
         resumer.join();
         QCOMPARE(finished.outcome, RunOutcome::Finished);
+        QVERIFY(statusSaidPaused);
         QCOMPARE(stepsWhenResumed.load(), std::size_t(2));
         QCOMPARE(recorder.steps.size(), std::size_t(4));
     }

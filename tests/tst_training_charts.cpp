@@ -38,14 +38,10 @@ private Q_SLOTS:
         // Nothing new, nothing drawn.
         QTest::qWait(3 * TrainingCharts::kReplotIntervalMs);
         QCOMPARE(charts.replotCount(), before + 1);
-        // Repainting 100 000 noisy points takes milliseconds (adaptive sampling, fast polylines), not
-        // the seconds QPainter's stroker needs for a wide pen. Generous bound: the machine is shared.
-        charts.addSteps({});
-        QElapsedTimer timer;
-        timer.start();
+        // A forced repaint of the 100 000 points draws once (its speed is bench/ui_stall's to measure).
         charts.addEpoch({});
         charts.replotNow();
-        QVERIFY2(timer.elapsed() < 500, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(charts.replotCount(), before + 2);
     }
 
     void aSteadyStreamStillRepaints()
@@ -65,8 +61,12 @@ private Q_SLOTS:
             charts.addSteps({report});
             QTest::qWait(5);
         }
+        // At least one repaint while points keep coming, and never more than one per interval,
+        // however fast or slow this machine runs the loop.
         const int repaints = charts.replotCount() - before;
-        QVERIFY2(repaints >= 4 && repaints <= 12, qPrintable(QString::number(repaints)));
+        const auto intervals = static_cast<int>(timer.elapsed() / TrainingCharts::kReplotIntervalMs);
+        QVERIFY2(repaints >= 1 && repaints <= intervals + 1,
+                 qPrintable(QStringLiteral("%1 repaints in %2 intervals").arg(repaints).arg(intervals)));
     }
 
     void smoothedLossIsADebiasedAverage()

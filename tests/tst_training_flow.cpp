@@ -300,14 +300,23 @@ private Q_SLOTS:
         TrainingWorker* worker = m_window->worker();
         QSignalSpy steps(worker, &TrainingWorker::stepsReported);
         QSignalSpy finished(worker, &TrainingWorker::finished);
+        QSignalSpy messages(worker, &TrainingWorker::message);
         QVERIFY(m_window->startTraining());
         QVERIFY(steps.wait(60000));
         auto* pause = m_window->trainPage()->findChild<QPushButton*>(QStringLiteral("pauseButton"));
         QTest::mouseClick(pause, Qt::LeftButton);
         QVERIFY(worker->isPaused());
         QCOMPARE(pause->text(), QStringLiteral("Resume"));
-        // At most the batch in flight reports after a pause.
-        QTest::qWait(300);
+        // The run says "paused" once the batch in flight is done, after that batch's reports (both
+        // are queued to this thread in order); from then on nothing more arrives.
+        const auto saidPaused = [&] {
+            for (const auto& arguments : messages) {
+                if (arguments.at(0).toString() == QLatin1String("paused"))
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(saidPaused(), 60000);
         const int before = m_window->trainPage()->charts()->stepLoss()->dataCount();
         QTest::qWait(400);
         QCOMPARE(m_window->trainPage()->charts()->stepLoss()->dataCount(), before);
