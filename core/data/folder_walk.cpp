@@ -188,8 +188,8 @@ void DatasetWalker::followFileLink(const PendingLink& pending)
         skipped.push_back({pending.link.string(), target ? "unreadable link target" : problem, /*link=*/true});
     } else if (const auto counted = m_countedFiles.find(*id); counted != m_countedFiles.end()) {
         skipped.push_back({pending.link.string(),
-                           "duplicate: a link to " + target->string() + ", which the dataset already holds as "
-                               + counted->second.string(),
+                           "duplicate: the dataset already holds this file as " + counted->second.string()
+                               + " (link to " + target->string() + ")",
                            /*link=*/true});
     } else if (!fs::is_regular_file(*target, error)) {
         skipped.push_back({pending.link.string(), "link to something that is not a regular file", /*link=*/true});
@@ -203,28 +203,29 @@ void DatasetWalker::followFileLink(const PendingLink& pending)
 std::optional<std::string> DatasetWalker::folderLinkProblem(const fs::path& linkFolder, const fs::path& target,
                                                             const std::vector<FileId>& walkedChain) const
 {
-    const auto to = "link to " + target.string() + ": ";
+    // Why first (the Data page shows the start), then where the link leads.
+    const auto to = [&](const std::string& why) { return why + " (link to " + target.string() + ")"; };
     if (target == m_root)
-        return to + "the dataset's own folder, whose images are counted in their own classes; not followed";
+        return to("leads to the dataset's own folder, whose images are counted in their own classes");
     if (within(m_root, target))
-        return to + "a folder that holds the whole dataset; not followed";
+        return to("leads to a folder that holds the whole dataset");
     if (within(target, m_root)) {
         if (within(linkFolder, target))
-            return to + "a folder above the link (a loop); not followed";
+            return to("leads to a folder above the link, a loop");
         for (const auto& [classFolder, name] : m_classFolders) {
             if (!within(target, classFolder))
                 continue;
             if (within(linkFolder, classFolder))
-                return to + "a folder of its own class, already counted; not followed";
-            return to + "a folder of the class " + name + ", whose images belong to that class; not followed";
+                return to("leads to a folder of its own class, already counted");
+            return to("leads into the class " + name + ", whose images belong to that class");
         }
-        return to + "a folder inside the dataset; not followed";
+        return to("leads back into the dataset");
     }
     const auto id = fileId(target);
     if (id && std::find(walkedChain.begin(), walkedChain.end(), *id) != walkedChain.end())
-        return to + "a folder that leads back to this link (a cycle); not followed";
+        return to("leads back to this link, a cycle");
     if (id && m_walkedFolders.count(*id))
-        return to + "a folder already counted through another link; not followed";
+        return to("leads to a folder already counted through another link");
     return std::nullopt;
 }
 
