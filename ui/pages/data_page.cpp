@@ -128,7 +128,7 @@ DataPage::DataPage(QWidget* parent)
 
     m_problems->setHeaderLabels({tr("Problem"), tr("Details")});
     m_problems->header()->setSectionResizeMode(0, QHeaderView::Interactive);
-    m_problems->setColumnWidth(0, 340);
+    m_problems->setColumnWidth(0, 220);
     m_problems->setToolTip(tr("Click a file to see it; double-click opens it with the system's viewer"));
     m_preview->setAlignment(Qt::AlignCenter);
     m_preview->setMinimumSize(160, 160);
@@ -204,7 +204,7 @@ DataPage::DataPage(QWidget* parent)
     });
     connect(m_problems, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* item) {
         if (item && !item->data(0, kPathRole).toString().isEmpty())
-            showPreview(item->data(0, kPathRole).toString());
+            showPreview(item->data(0, kPathRole).toString(), item->text(1));
     });
     connect(m_problems, &QTreeWidget::itemDoubleClicked, this, [](QTreeWidgetItem* item) {
         const QString path = item->data(0, kPathRole).toString();
@@ -512,13 +512,14 @@ void DataPage::fillProblems()
     m_tabs->setTabText(1, problems ? tr("Problems (%1)").arg(problems) : tr("Problems"));
 }
 
-void DataPage::showPreview(const QString& path)
+void DataPage::showPreview(const QString& path, const QString& detail)
 {
     const QImage image = ImageGrid::decode(path, 256);
     m_preview->setPixmap(image.isNull() ? QPixmap() : QPixmap::fromImage(image));
     if (image.isNull())
         m_preview->setText(tr("(cannot be shown)"));
-    m_previewCaption->setText(path);
+    // The whole reason too: the tree's column shows only its start.
+    m_previewCaption->setText(detail.isEmpty() ? path : path + QStringLiteral("\n\n") + detail);
 }
 
 void DataPage::rememberRecent(const QString& folder)

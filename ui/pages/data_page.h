@@ -71,7 +71,7 @@ private:
     void showDataset();
     void showReport();
     void fillProblems();
-    void showPreview(const QString& path);
+    void showPreview(const QString& path, const QString& detail);
     void rememberRecent(const QString& folder);
     void rebuildRecentMenu();
 
