@@ -157,6 +157,10 @@ private Q_SLOTS:
         writeBytes(root / "dogs" / "empty.png", "");
         writeBytes(root / "dogs" / "notes.txt", "a note");
         writeBytes(root / "dogs" / "bomb.png", bombPng());
+        // 134 bytes with DICOM's magic at offset 128 (found by fuzz_image): OpenCV would hand them
+        // to Debian's DICOM reader, which aborts the whole process on them.
+        writeBytes(root / "dogs" / "dicom in disguise.png",
+                   std::string("\x89PN\xF0", 4) + std::string(124, '\xFF') + "DICM`\x82");
         writeBytes(root / "loose.jpg", goodJpeg);
         fs::create_symlink(root / "dogs" / "missing.jpg", root / "dogs" / "dangling.jpg");
         // Harmless: hidden and system files, a link loop, an empty class.
@@ -181,6 +185,7 @@ private Q_SLOTS:
         QVERIFY2(reasonFor(report, "bomb.png").contains(QStringLiteral("too many pixels")),
                  qPrintable(reasonFor(report, "bomb.png")));
         QCOMPARE(reasonFor(report, "loose.jpg"), QStringLiteral("not inside a class folder"));
+        QVERIFY(reasonFor(report, "dicom in disguise.png").contains(QStringLiteral("not an image of a supported kind")));
         QVERIFY(reasonFor(report, "dangling.jpg").contains(QStringLiteral("link")));
         QVERIFY(reasonFor(report, ".DS_Store").isEmpty() && reasonFor(report, "Thumbs.db").isEmpty());
         QCOMPARE(report.emptyClasses, (std::vector<std::string>{"empty class"}));

@@ -53,9 +53,25 @@ bool looksTruncated(const std::vector<char>& bytes)
     return false;
 }
 
+bool hasSupportedImageSignature(const std::vector<char>& bytes)
+{
+    const auto startsWith = [&](std::size_t offset, const char* magic, std::size_t length) {
+        return bytes.size() >= offset + length && std::equal(magic, magic + length, bytes.begin() + offset);
+    };
+    return startsWith(0, "\xFF\xD8\xFF", 3)                              // JPEG
+        || startsWith(0, "\x89PNG\r\n\x1A\n", 8)                           // PNG
+        || startsWith(0, "BM", 2)                                         // BMP
+        || (startsWith(0, "RIFF", 4) && startsWith(8, "WEBP", 4))         // WebP
+        || startsWith(0, "II*\0", 4) || startsWith(0, "MM\0*", 4);        // TIFF
+}
+
 cv::Mat decodeImageBytes(std::vector<char>& bytes, int flags, std::int64_t maxPixels, std::string& problem)
 {
     const std::string tooLarge = "too many pixels (over " + std::to_string(maxPixels) + ")";
+    if (!hasSupportedImageSignature(bytes)) {
+        problem = "not an image of a supported kind (JPEG, PNG, BMP, WebP, TIFF), or corrupt";
+        return {};
+    }
     if (looksTruncated(bytes)) {
         problem = "truncated (the file ends before the image does)";
         return {};

@@ -19,7 +19,13 @@ std::vector<char> readFileBytes(const std::filesystem::path& path, std::string& 
 /// image with grey instead of failing, so truncation is checked on the bytes.
 bool looksTruncated(const std::vector<char>& bytes);
 
-/// Decodes with OpenCV `flags` (cv::IMREAD_*). Returns an empty Mat with `problem` set when the
+/// True when the bytes start like one of the kinds the engine reads (JPEG, PNG, BMP, WebP, TIFF:
+/// those of hasImageExtension). OpenCV would otherwise pick any decoder it has by the content,
+/// DICOM and JPEG 2000 among them; Debian's DICOM reader aborts the process on some 134-byte
+/// inputs (found by fuzz_image).
+bool hasSupportedImageSignature(const std::vector<char>& bytes);
+
+/// Decodes with OpenCV `flags` (cv::IMREAD_*), only the kinds hasSupportedImageSignature accepts. Returns an empty Mat with `problem` set when the
 /// bytes are truncated, corrupt, not an image, or over `maxPixels`.
 cv::Mat decodeImageBytes(std::vector<char>& bytes, int flags, std::int64_t maxPixels, std::string& problem);
 
