@@ -83,7 +83,8 @@ run_fuzzers() {
   for target in "${targets[@]}"; do
     local work="$FUZZ_BUILD_DIR/fuzz-runs/$target"
     mkdir -p "$work/corpus"
-    local options=(-max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1
+    # A fixed seed: the same run finds the same things.
+    local options=(-max_total_time="$seconds" -seed=1 -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1
                    -artifact_prefix="$work/")
     [[ -f "$ROOT/fuzz/$target.dict" ]] && options+=(-dict="$ROOT/fuzz/$target.dict")
     log "fuzzing $target for $seconds s"

@@ -1,5 +1,6 @@
 // Scanning messy image folders: every good image found, every bad file reported with its reason.
 #include "core/data/image_cache.h"
+#include "core/data/image_decode.h"
 #include "core/data/image_folder.h"
 #include "core/errors.h"
 
@@ -192,6 +193,48 @@ private Q_SLOTS:
         QCOMPARE(report.maxWidth, std::int64_t{64});
         QCOMPARE(report.minHeight, std::int64_t{8}); // the palette PNG
         QCOMPARE(report.imbalanceRatio, 6.0 / 4.0);
+    }
+
+    void headersGiveTheDecodedSizeAndGuardBeforeDecoding()
+    {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        // Every kind we read, as OpenCV writes it, at a size that tells width from height.
+        std::vector<fs::path> files;
+        for (const char* name : {"a.jpg", "a.png", "a.bmp", "a.webp", "a.tiff", "grey.png", "grey.jpg", "grey.tif"}) {
+            const bool grey = std::string(name).rfind("grey", 0) == 0;
+            files.push_back(root / name);
+            write(files.back(), pattern(37, 23, grey ? 1 : 3, 3));
+        }
+        files.push_back(root / "palette.png");
+        writeBytes(files.back(), palettePng());
+        for (const auto& file : files) {
+            std::string problem;
+            auto bytes = readFileBytes(file, problem);
+            const auto header = readImageHeader(bytes);
+            QVERIFY2(header, file.c_str());
+            const auto image = decodeImageBytes(bytes, cv::IMREAD_UNCHANGED, 1000000, problem);
+            QVERIFY2(!image.empty(), problem.c_str());
+            QCOMPARE(header->width, std::int64_t{image.cols});
+            QCOMPARE(header->height, std::int64_t{image.rows});
+            // The guard follows the caller's limit, and refuses from the header.
+            QVERIFY(decodeImageBytes(bytes, cv::IMREAD_UNCHANGED, image.cols * image.rows - 1, problem).empty());
+            QVERIFY2(QString::fromStdString(problem).startsWith(QStringLiteral("too many pixels")), problem.c_str());
+        }
+        // 50 bytes of BMP that declare 65543 x 12800 pixels (found by fuzz_image): OpenCV's own
+        // limit (2^30, fixed when it loads) would let it allocate 2.5 GB first.
+        std::vector<char> bomb{'B', 'M', '\xC6', 0, 0, 0, 0, 0, 0, 0, '8', 0, 0, 0, '(', 0, 0, 0, 7, 0, 1, 0, 0, '2', 0, 0,
+                               6, 0, 24, 0, 0, 0, 0, 0, 0, 0, '\xAD', 0, 0, 0, '\xD2', '\x8B', '\xC6', '\xCF', '\xD3', '\xB5',
+                               ',', '\xA2', '\xC5', '\xC4'};
+        const auto header = readImageHeader(bomb);
+        QVERIFY(header);
+        QCOMPARE(header->width * header->height, std::int64_t{65543} * 12800);
+        std::string problem;
+        QVERIFY(decodeImageBytes(bomb, cv::IMREAD_COLOR, std::int64_t{100} * 1000 * 1000, problem).empty());
+        QVERIFY2(QString::fromStdString(problem).startsWith(QStringLiteral("too many pixels")), problem.c_str());
+        // Other kinds OpenCV knows are not ours to decode.
+        std::vector<char> gif{'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0};
+        QVERIFY(!readImageHeader(gif));
     }
 
     void paletteImagesAreConvertedToRgb()

@@ -156,7 +156,6 @@ void ImageCache::allocate(std::size_t count, const ImageCacheOptions& options)
 
 ImageCache ImageCache::fromFiles(const std::vector<ImageFile>& files, const ImageCacheOptions& options)
 {
-    limitDecodedPixels(options.maxPixels);
     ImageCache cache;
     cache.allocate(files.size(), options);
     std::mutex failuresMutex;

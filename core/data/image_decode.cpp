@@ -53,23 +53,134 @@ bool looksTruncated(const std::vector<char>& bytes)
     return false;
 }
 
-bool hasSupportedImageSignature(const std::vector<char>& bytes)
+namespace {
+
+/// Little- and big-endian unsigned reads; 0 past the end (a header that short is refused anyway).
+std::uint32_t readUnsigned(const std::vector<char>& bytes, std::size_t offset, int size, bool bigEndian)
 {
-    const auto startsWith = [&](std::size_t offset, const char* magic, std::size_t length) {
-        return bytes.size() >= offset + length && std::equal(magic, magic + length, bytes.begin() + offset);
-    };
-    return startsWith(0, "\xFF\xD8\xFF", 3)                              // JPEG
-        || startsWith(0, "\x89PNG\r\n\x1A\n", 8)                           // PNG
-        || startsWith(0, "BM", 2)                                         // BMP
-        || (startsWith(0, "RIFF", 4) && startsWith(8, "WEBP", 4))         // WebP
-        || startsWith(0, "II*\0", 4) || startsWith(0, "MM\0*", 4);        // TIFF
+    if (offset + static_cast<std::size_t>(size) > bytes.size())
+        return 0;
+    std::uint32_t value = 0;
+    for (int i = 0; i < size; ++i) {
+        const auto byte = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[offset + static_cast<std::size_t>(i)]));
+        value |= byte << (8 * (bigEndian ? size - 1 - i : i));
+    }
+    return value;
+}
+
+bool startsWith(const std::vector<char>& bytes, std::size_t offset, const char* magic, std::size_t length)
+{
+    return bytes.size() >= offset + length && std::equal(magic, magic + length, bytes.begin() + static_cast<std::ptrdiff_t>(offset));
+}
+
+std::optional<ImageHeader> jpegHeader(const std::vector<char>& bytes)
+{
+    // Markers from SOI on; the first start-of-frame (SOF0-15 but DHT, JPG and DAC) has the size.
+    std::size_t at = 2;
+    while (at + 4 <= bytes.size()) {
+        if (static_cast<unsigned char>(bytes[at]) != 0xFF)
+            return std::nullopt;
+        const auto marker = static_cast<unsigned char>(bytes[at + 1]);
+        if (marker == 0xFF) { // fill byte
+            ++at;
+            continue;
+        }
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { // no length
+            at += 2;
+            continue;
+        }
+        const auto length = readUnsigned(bytes, at + 2, 2, true);
+        if (length < 2)
+            return std::nullopt;
+        if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+            if (at + 9 > bytes.size())
+                return std::nullopt;
+            return ImageHeader{readUnsigned(bytes, at + 7, 2, true), readUnsigned(bytes, at + 5, 2, true)};
+        }
+        if (marker == 0xDA || marker == 0xD9) // scan data or the end before any frame
+            return std::nullopt;
+        at += 2 + length;
+    }
+    return std::nullopt;
+}
+
+std::optional<ImageHeader> tiffHeader(const std::vector<char>& bytes)
+{
+    const bool big = bytes[0] == 'M';
+    const auto ifd = readUnsigned(bytes, 4, 4, big);
+    const auto entries = readUnsigned(bytes, ifd, 2, big);
+    std::int64_t width = 0, height = 0;
+    for (std::uint32_t i = 0; i < entries; ++i) {
+        const std::size_t entry = ifd + 2 + 12 * static_cast<std::size_t>(i);
+        if (entry + 12 > bytes.size())
+            return std::nullopt;
+        const auto tag = readUnsigned(bytes, entry, 2, big);
+        const auto type = readUnsigned(bytes, entry + 2, 2, big);
+        const auto value = type == 3 ? readUnsigned(bytes, entry + 8, 2, big) : readUnsigned(bytes, entry + 8, 4, big);
+        if (tag == 256)
+            width = value;
+        else if (tag == 257)
+            height = value;
+    }
+    if (width == 0 || height == 0)
+        return std::nullopt;
+    return ImageHeader{width, height};
+}
+
+std::optional<ImageHeader> webpHeader(const std::vector<char>& bytes)
+{
+    if (startsWith(bytes, 12, "VP8 ", 4) && startsWith(bytes, 23, "\x9D\x01\x2A", 3))
+        return ImageHeader{readUnsigned(bytes, 26, 2, false) & 0x3FFF, readUnsigned(bytes, 28, 2, false) & 0x3FFF};
+    if (startsWith(bytes, 12, "VP8L", 4) && bytes.size() >= 25 && static_cast<unsigned char>(bytes[20]) == 0x2F) {
+        const auto bits = readUnsigned(bytes, 21, 4, false);
+        return ImageHeader{(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1};
+    }
+    if (startsWith(bytes, 12, "VP8X", 4) && bytes.size() >= 30)
+        return ImageHeader{readUnsigned(bytes, 24, 3, false) + 1, readUnsigned(bytes, 27, 3, false) + 1};
+    return std::nullopt;
+}
+
+} // namespace
+
+std::optional<ImageHeader> readImageHeader(const std::vector<char>& bytes)
+{
+    std::optional<ImageHeader> header;
+    if (startsWith(bytes, 0, "\xFF\xD8\xFF", 3)) {
+        header = jpegHeader(bytes);
+    } else if (startsWith(bytes, 0, "\x89PNG\r\n\x1A\n", 8)) {
+        if (startsWith(bytes, 12, "IHDR", 4))
+            header = ImageHeader{readUnsigned(bytes, 16, 4, true), readUnsigned(bytes, 20, 4, true)};
+    } else if (startsWith(bytes, 0, "BM", 2)) {
+        // BITMAPCOREHEADER has 16-bit sizes; the later headers 32-bit ones, height negative top-down.
+        if (readUnsigned(bytes, 14, 4, false) == 12) {
+            header = ImageHeader{readUnsigned(bytes, 18, 2, false), readUnsigned(bytes, 20, 2, false)};
+        } else if (bytes.size() >= 26) {
+            const auto width = static_cast<std::int32_t>(readUnsigned(bytes, 18, 4, false));
+            const auto height = static_cast<std::int32_t>(readUnsigned(bytes, 22, 4, false));
+            header = ImageHeader{std::abs(static_cast<std::int64_t>(width)), std::abs(static_cast<std::int64_t>(height))};
+        }
+    } else if (startsWith(bytes, 0, "RIFF", 4) && startsWith(bytes, 8, "WEBP", 4)) {
+        header = webpHeader(bytes);
+    } else if (startsWith(bytes, 0, "II*\0", 4) || startsWith(bytes, 0, "MM\0*", 4)) {
+        header = tiffHeader(bytes);
+    }
+    if (header && (header->width <= 0 || header->height <= 0))
+        return std::nullopt;
+    return header;
 }
 
 cv::Mat decodeImageBytes(std::vector<char>& bytes, int flags, std::int64_t maxPixels, std::string& problem)
 {
     const std::string tooLarge = "too many pixels (over " + std::to_string(maxPixels) + ")";
-    if (!hasSupportedImageSignature(bytes)) {
-        problem = "not an image of a supported kind (JPEG, PNG, BMP, WebP, TIFF), or corrupt";
+    // The size comes from the header before anything is decoded: OpenCV's own pixel limit is read
+    // once, when the library loads, so it cannot follow `maxPixels`.
+    const auto header = readImageHeader(bytes);
+    if (!header) {
+        problem = "not an image of a supported kind (JPEG, PNG, BMP, WebP, TIFF), or its header is corrupt";
+        return {};
+    }
+    if (header->width > maxPixels / header->height) {
+        problem = tooLarge;
         return {};
     }
     if (looksTruncated(bytes)) {
@@ -93,15 +204,6 @@ cv::Mat decodeImageBytes(std::vector<char>& bytes, int flags, std::int64_t maxPi
         return {};
     }
     return image;
-}
-
-void limitDecodedPixels(std::int64_t maxPixels)
-{
-    static const bool limitSet = [maxPixels] {
-        setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(maxPixels).c_str(), /*overwrite=*/0);
-        return true;
-    }();
-    (void)limitSet;
 }
 
 bool runInParallel(std::size_t count, const std::function<void(std::size_t)>& work,

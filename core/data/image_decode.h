@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,18 +20,22 @@ std::vector<char> readFileBytes(const std::filesystem::path& path, std::string& 
 /// image with grey instead of failing, so truncation is checked on the bytes.
 bool looksTruncated(const std::vector<char>& bytes);
 
-/// True when the bytes start like one of the kinds the engine reads (JPEG, PNG, BMP, WebP, TIFF:
-/// those of hasImageExtension). OpenCV would otherwise pick any decoder it has by the content,
-/// DICOM and JPEG 2000 among them; Debian's DICOM reader aborts the process on some 134-byte
-/// inputs (found by fuzz_image).
-bool hasSupportedImageSignature(const std::vector<char>& bytes);
+/// An image's pixel size as its header declares it, before anything is decoded.
+struct ImageHeader {
+    std::int64_t width = 0;
+    std::int64_t height = 0;
+};
 
-/// Decodes with OpenCV `flags` (cv::IMREAD_*), only the kinds hasSupportedImageSignature accepts. Returns an empty Mat with `problem` set when the
-/// bytes are truncated, corrupt, not an image, or over `maxPixels`.
+/// The declared size of a JPEG, PNG, BMP, WebP or TIFF (the kinds of hasImageExtension), read from
+/// the bytes; nothing for any other kind or a header that cannot be read. Decoding only what this
+/// accepts also keeps OpenCV from choosing one of its other decoders by the content: Debian's
+/// DICOM reader aborts the process on some 134-byte inputs (found by fuzz_image).
+std::optional<ImageHeader> readImageHeader(const std::vector<char>& bytes);
+
+/// Decodes with OpenCV `flags` (cv::IMREAD_*). Returns an empty Mat with `problem` set when the
+/// bytes are not one of the kinds above, are truncated or corrupt, or declare more than
+/// `maxPixels` (refused from the header, before any allocation).
 cv::Mat decodeImageBytes(std::vector<char>& bytes, int flags, std::int64_t maxPixels, std::string& problem);
-
-/// Makes OpenCV refuse images above `maxPixels` before it allocates (it reads the limit once).
-void limitDecodedPixels(std::int64_t maxPixels);
 
 /// Runs work(0..count-1) on every usable core. `progress` is called after each item, from the
 /// worker threads but one call at a time; returning false stops the remaining items. Returns

@@ -124,7 +124,6 @@ ScanReport scanImageFolder(const fs::path& root, const ScanOptions& options)
         throw IoError("the dataset folder " + root.string() + " does not exist or is not a folder");
     if (!(options.validationFraction >= 0.0 && options.validationFraction < 1.0))
         throw ConfigError("the validation fraction must be at least 0 and below 1");
-    limitDecodedPixels(options.maxPixels);
 
     ScanReport report;
     report.root = root;
