@@ -117,9 +117,10 @@ std::optional<ImageHeader> tiffHeader(const std::vector<char>& bytes)
         const auto tag = readUnsigned(bytes, entry, 2, big);
         const auto type = readUnsigned(bytes, entry + 2, 2, big);
         const auto value = type == 3 ? readUnsigned(bytes, entry + 8, 2, big) : readUnsigned(bytes, entry + 8, 4, big);
-        if (tag == 256)
+        // A repeated tag counts once, the first time, as libtiff reads it.
+        if (tag == 256 && width == 0)
             width = value;
-        else if (tag == 257)
+        else if (tag == 257 && height == 0)
             height = value;
     }
     if (width == 0 || height == 0)
