@@ -5,7 +5,7 @@ BUILD_DIR="${BUILD_DIR:-$(dirname "$0")/../build}"
 threads="$(nproc)"
 source "$(dirname "$0")/precisions.sh"
 ours="$("$BUILD_DIR/bench/bench_matmul" --benchmark_format=json --benchmark_min_time=1 \
-        --benchmark_filter="_(${PRECISIONS// /|})\$")"
+        --benchmark_filter="_(${PRECISIONS// /|})(/|\$)")"
 peer="$(/usr/bin/python3 "$(dirname "$0")/peer_matmul.py" "$threads" $PRECISIONS)"
 /usr/bin/python3 - "$ours" "$peer" $PRECISIONS <<'PY'
 import json, sys
