@@ -3,19 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 
 namespace vitlab {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lowercase(std::string text)
-{
-    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-    return text;
-}
 
 /// True when `inner` is `outer` or lies below it (both real locations, links resolved).
 bool within(const fs::path& inner, const fs::path& outer)
@@ -233,13 +226,6 @@ void DatasetWalker::addImage(const fs::path& path, std::int64_t label, bool vali
 {
     m_countedFiles.emplace(id, path);
     images.push_back({path, label, validation});
-}
-
-bool isHiddenEntry(const fs::path& path)
-{
-    const auto name = path.filename().string();
-    static const std::set<std::string> systemFiles{"thumbs.db", "desktop.ini", "icon\r"};
-    return (!name.empty() && name[0] == '.') || systemFiles.count(lowercase(name)) > 0;
 }
 
 } // namespace vitlab

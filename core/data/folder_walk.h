@@ -20,9 +20,6 @@
 
 namespace vitlab {
 
-/// Hidden files and folders, and the system files that photo tools leave behind.
-bool isHiddenEntry(const std::filesystem::path& path);
-
 /// An image file found in a class folder (not yet checked).
 struct FoundImage {
     std::filesystem::path path; ///< as reached from the dataset's root, links not resolved

@@ -111,6 +111,13 @@ std::vector<std::string> ScanReport::classNames() const
     return names;
 }
 
+bool isHiddenEntry(const fs::path& path)
+{
+    const auto name = path.filename().string();
+    static const std::set<std::string> systemFiles{"thumbs.db", "desktop.ini", "icon\r"};
+    return (!name.empty() && name[0] == '.') || systemFiles.count(lowercase(name)) > 0;
+}
+
 bool hasImageExtension(const fs::path& path)
 {
     static const std::set<std::string> extensions{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};

@@ -71,6 +71,9 @@ struct ScanReport {
     std::vector<std::string> classNames() const;
 };
 
+/// Hidden files and folders, and the system files that photo tools leave behind: never looked at.
+bool isHiddenEntry(const std::filesystem::path& path);
+
 /// File name endings taken as images, compared case-insensitively.
 bool hasImageExtension(const std::filesystem::path& path);
 
