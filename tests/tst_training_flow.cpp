@@ -138,8 +138,11 @@ private Q_SLOTS:
         problems->setCurrentItem(leakage->child(0));
         const auto caption = data->findChildren<QLabel*>();
         bool shown = false;
+        // The caption: the path, then the problem's whole description.
         for (QLabel* label : caption)
-            shown = shown || label->text().endsWith(QStringLiteral("train/class_1/0.png"));
+            shown = shown
+                || (label->text().section(QLatin1Char('\n'), 0, 0).endsWith(QStringLiteral("train/class_1/0.png"))
+                    && label->text().endsWith(leakage->child(0)->text(1)));
         QVERIFY(shown);
 
         // Thumbnails of the first class load in the background.
