@@ -20,6 +20,9 @@ void printVersion(const vitlab::RuntimeInfo& info)
               << "device: " << info.defaultDevice << " (" << info.deviceDescription << ")";
     if (!info.cudaAvailable)
         std::cout << "; CUDA unavailable: " << info.cudaUnavailableReason;
+    if (!info.cudaBuiltWith.empty())
+        std::cout << "\nbuilt with CUDA " << info.cudaBuiltWith
+                  << (info.cudnnBuiltWith.empty() ? std::string() : ", cuDNN " + info.cudnnBuiltWith);
     std::cout << "\n"
               << "threads: " << info.intraOpThreads << " (of " << info.usableCores << " usable cores)\n";
 }

@@ -68,7 +68,7 @@ std::string cudaUnavailableReason()
     if (!compat::builtWithCuda())
         return "this LibTorch was built without CUDA";
     if (!torch::cuda::is_available())
-        return "no CUDA device is visible to this process";
+        return "no CUDA device visible (CUDA_VISIBLE_DEVICES, the driver, or no GPU)";
     return {};
 }
 
@@ -166,6 +166,14 @@ RuntimeInfo currentRuntime()
     info.opencvVersion = CV_VERSION;
     info.cudaUnavailableReason = cudaUnavailableReason();
     info.cudaAvailable = info.cudaUnavailableReason.empty();
+    // CUDA encodes major * 1000 + minor * 10, cuDNN 9 major * 10000 + minor * 100 + patch.
+    if (const long cuda = compat::cudaVersionBuiltWith(); cuda > 0)
+        info.cudaBuiltWith = std::to_string(cuda / 1000) + "." + std::to_string(cuda % 1000 / 10);
+    if (const long cudnn = compat::cudnnVersionBuiltWith(); cudnn > 0) {
+        const long major = cudnn >= 90000 ? cudnn / 10000 : cudnn / 1000;
+        const long rest = cudnn >= 90000 ? cudnn % 10000 : cudnn % 1000;
+        info.cudnnBuiltWith = std::to_string(major) + "." + std::to_string(rest / 100) + "." + std::to_string(rest % 100);
+    }
     info.defaultDevice = info.cudaAvailable ? "cuda" : "cpu";
     if (info.cudaAvailable) {
         const auto count = torch::cuda::device_count();

@@ -23,6 +23,9 @@ struct RuntimeInfo {
     bool cudaAvailable = false;
     /// Why CUDA cannot be used, empty when it can.
     std::string cudaUnavailableReason;
+    /// The CUDA and cuDNN versions LibTorch was built with ("13.2", "9.26.0"), empty without them.
+    std::string cudaBuiltWith;
+    std::string cudnnBuiltWith;
     int intraOpThreads = 0;
     /// Threads one parallel loop of the engine's own CPU kernels (fused bf16, max pool) runs on:
     /// intraOpThreads when core is built with OpenMP as LibTorch is, 1 otherwise.

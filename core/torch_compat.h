@@ -3,6 +3,7 @@
 // The one place for calls whose spelling differs between Debian's LibTorch 1.13 and the official
 // LibTorch 2.x. Everything else uses the API common to both.
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -11,10 +12,31 @@
 
 namespace vitlab::compat {
 
+/// The CUDA runtime version this LibTorch was built with (13020 for 13.2), 0 when it has no
+/// CUDA. Asked of the CUDA hooks, which need no device (hasCUDA() is false without one on 2.x).
+inline long cudaVersionBuiltWith()
+{
+    try {
+        return at::detail::getCUDAHooks().versionCUDART();
+    } catch (const c10::Error&) {
+        return 0;
+    }
+}
+
+/// The cuDNN version this LibTorch was built with (92600 for 9.26), 0 without cuDNN.
+inline long cudnnVersionBuiltWith()
+{
+    try {
+        return cudaVersionBuiltWith() > 0 ? at::detail::getCUDAHooks().versionCuDNN() : 0;
+    } catch (const c10::Error&) {
+        return 0;
+    }
+}
+
 /// True when this LibTorch was built with CUDA support (not whether a device is present).
 inline bool builtWithCuda()
 {
-    return at::globalContext().hasCUDA();
+    return cudaVersionBuiltWith() > 0;
 }
 
 inline std::string torchVersionString()

@@ -4,6 +4,7 @@
 #include "core/version.h"
 
 #include <QFile>
+#include <QRegularExpression>
 #include <QtTest>
 
 #include <thread>
@@ -96,6 +97,17 @@ private Q_SLOTS:
             QCOMPARE(QString::fromStdString(info.defaultDevice), QStringLiteral("cpu"));
             QVERIFY(!info.cudaUnavailableReason.empty());
             QCOMPARE(info.cudaUnavailableReason.find("CUDA") != std::string::npos, true);
+        }
+        // A CUDA build says so, with its versions, even where no device is visible: the reason
+        // is then the device, not the build.
+        QCOMPARE(compat::builtWithCuda(), !info.cudaBuiltWith.empty());
+        if (compat::builtWithCuda()) {
+            QVERIFY2(QString::fromStdString(info.cudaBuiltWith).contains(QRegularExpression(QStringLiteral("^[0-9]+\\.[0-9]+$"))),
+                     info.cudaBuiltWith.c_str());
+            QVERIFY(info.cudaAvailable || info.cudaUnavailableReason.find("no CUDA device visible") == 0);
+        } else {
+            QVERIFY(info.cudnnBuiltWith.empty());
+            QCOMPARE(info.cudaUnavailableReason, std::string("this LibTorch was built without CUDA"));
         }
     }
 

@@ -30,6 +30,8 @@ Command addInfoCommand(CLI::App& parent)
                         {"device_description", info.deviceDescription},
                         {"cuda_available", info.cudaAvailable},
                         {"cuda_unavailable_reason", info.cudaUnavailableReason},
+                        {"cuda_built_with", info.cudaBuiltWith},
+                        {"cudnn_built_with", info.cudnnBuiltWith},
                         {"threads", info.intraOpThreads},
                         {"kernel_threads", info.kernelThreads},
                         {"usable_cores", info.usableCores},
