@@ -5,12 +5,22 @@
 #   ./vitlab.sh build               install what is missing and build
 #   ./vitlab.sh fuzz [SECONDS]      build the libFuzzer targets (clang) and run each SECONDS (600)
 #   ./vitlab.sh deps                only install the Debian packages
-# BUILD_DIR (default: build), FUZZ_BUILD_DIR (default: build-fuzz) and JOBS (default: the core
-# count) may be set in the environment.
+# VITLAB_LIBTORCH says where LibTorch comes from: debian (the default: Debian's 1.13, CPU only),
+# pip (PyPI's torch wheel, 2.x with CUDA, pinned in cmake/libtorch-pip.txt, installed into
+# .venv-libtorch/ here) or the path of an unpacked official LibTorch archive.
+# BUILD_DIR (default: build, build-pip or build-libtorch by VITLAB_LIBTORCH), FUZZ_BUILD_DIR
+# (default: build-fuzz) and JOBS (default: the core count) may be set in the environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+VITLAB_LIBTORCH="${VITLAB_LIBTORCH:-debian}"
+case "$VITLAB_LIBTORCH" in
+  debian) default_build_dir="$ROOT/build" ;;
+  pip) default_build_dir="$ROOT/build-pip" ;;
+  *) default_build_dir="$ROOT/build-libtorch" ;;
+esac
+BUILD_DIR="${BUILD_DIR:-$default_build_dir}"
+TORCH_VENV="$ROOT/.venv-libtorch"
 FUZZ_BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${JOBS:-$(nproc)}"
 
@@ -30,8 +40,9 @@ FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 install_dependencies() {
-  local missing=()
-  for package in "${PACKAGES[@]}" "$@"; do
+  local missing=() extra=()
+  [[ "$VITLAB_LIBTORCH" == pip ]] && extra+=(python3-venv)
+  for package in "${PACKAGES[@]}" "${extra[@]}" "$@"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$package")
     fi
@@ -48,10 +59,70 @@ install_dependencies() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# PyPI's torch in a virtual environment of the project's own, installed or updated to the pin.
+install_pip_libtorch() {
+  if [[ ! -x "$TORCH_VENV/bin/python" ]]; then
+    log "creating $TORCH_VENV"
+    /usr/bin/python3 -m venv "$TORCH_VENV"
+  fi
+  local pin installed
+  pin="$(grep -v '^#' "$ROOT/cmake/libtorch-pip.txt")"
+  installed="$("$TORCH_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)"
+  [[ "torch==$installed" == "$pin" || "torch==${installed%%+*}" == "$pin" ]] && return
+  log "installing $pin into $TORCH_VENV (about 5 GB)"
+  "$TORCH_VENV/bin/python" -m pip install -q -r "$ROOT/cmake/libtorch-pip.txt"
+}
+
+# CMake arguments for the LibTorch that VITLAB_LIBTORCH names. Its own libc10 and libtorch are
+# named outright: TorchConfig's find_library would otherwise take Debian's 1.13 where both are
+# installed (the program then aborts at start). For the wheel, its NVIDIA libraries come first at
+# link time (the CUDA toolkit's older NCCL lacks symbols the wheel needs), and the C++ ABI is the
+# wheel's own.
+torch_cmake_arguments() {
+  local lib
+  case "$VITLAB_LIBTORCH" in
+    debian) return ;;
+    pip)
+      local facts
+      facts="$("$TORCH_VENV/bin/python" - <<'PY'
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+print(torch.utils.cmake_prefix_path)
+print(os.path.join(os.path.dirname(torch.__file__), "lib"))
+print(int(torch._C._GLIBCXX_USE_CXX11_ABI))
+print(":".join(sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib")))))
+PY
+)"
+      local prefix abi nvidia
+      { read -r prefix; read -r lib; read -r abi; read -r nvidia; } <<<"$facts"
+      if [[ "$abi" != 1 ]]; then
+        echo "error: this torch wheel uses the old C++ ABI; Debian's Qt and OpenCV need the new one" >&2
+        exit 1
+      fi
+      printf '%s\n' "-DCMAKE_PREFIX_PATH=$prefix" "-DVITLAB_TORCH_CXX11_ABI=$abi"
+      [[ -n "$nvidia" ]] && printf '%s\n' "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$nvidia" \
+        "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$nvidia"
+      ;;
+    *)
+      lib="$VITLAB_LIBTORCH/lib"
+      if [[ ! -f "$lib/libtorch.so" ]]; then
+        echo "error: VITLAB_LIBTORCH=$VITLAB_LIBTORCH: debian, pip, or a LibTorch folder (no $lib/libtorch.so)" >&2
+        exit 2
+      fi
+      printf '%s\n' "-DCMAKE_PREFIX_PATH=$VITLAB_LIBTORCH"
+      ;;
+  esac
+  printf '%s\n' "-Dc10_LIBRARY=$lib/libc10.so" "-DTORCH_LIBRARY=$lib/libtorch.so"
+}
+
 build() {
   if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-    log "configuring in $BUILD_DIR"
-    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
+    [[ "$VITLAB_LIBTORCH" == pip ]] && install_pip_libtorch
+    local torch_output torch_arguments=()
+    torch_output="$(torch_cmake_arguments)"
+    [[ -n "$torch_output" ]] && mapfile -t torch_arguments <<<"$torch_output"
+    log "configuring in $BUILD_DIR (LibTorch: $VITLAB_LIBTORCH)"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${torch_arguments[@]}" "$@"
   fi
   log "building with $JOBS jobs"
   cmake --build "$BUILD_DIR" --parallel "$JOBS"
