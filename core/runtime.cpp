@@ -184,9 +184,13 @@ RuntimeInfo currentRuntime()
     info.intraOpThreads = at::get_num_threads();
     info.kernelThreads = parallelLoopThreads();
     info.usableCores = usableCoreCount();
-    const auto model = cpuinfoField("model name");
-    const auto family = cpuinfoField("cpu family");
-    info.cpuDescription = (model.empty() ? std::string("unknown CPU") : model) + (family.empty() ? "" : ", family " + family);
+    // Read once: the CPU does not change, and this runs at every training start.
+    static const std::string cpuDescription = [] {
+        const auto model = cpuinfoField("model name");
+        const auto family = cpuinfoField("cpu family");
+        return (model.empty() ? std::string("unknown CPU") : model) + (family.empty() ? "" : ", family " + family);
+    }();
+    info.cpuDescription = cpuDescription;
     const auto bf16 = bfloat16OnCpu();
     info.cpuBfloat16Native = bf16.native;
     info.cpuBfloat16Reason = bf16.reason;
