@@ -7,7 +7,9 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <sstream>
+#include <stdexcept>
 #include <type_traits>
 
 namespace vitlab::compat {
@@ -113,6 +115,31 @@ private:
     bool m_wasEnabled = false;
     at::ScalarType m_previousDtype = at::kFloat;
 };
+
+/// Whether this LibTorch has at::scaled_dot_product_attention (2.0 and later): flash or
+/// memory-efficient kernels on CUDA, flash attention on the CPU, without the score matrix.
+constexpr bool kHasFusedAttention = TORCH_VERSION_MAJOR >= 2;
+
+/// softmax(q k^T * scale + additive) v through the fused kernel, for (N, heads, tokens, head_dim)
+/// inputs; `additive` is undefined or broadcasts to (N, heads, queries, keys). Only call where
+/// kHasFusedAttention holds.
+inline torch::Tensor fusedAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                    double scale, double dropout, const torch::Tensor& additive)
+{
+#if TORCH_VERSION_MAJOR >= 2
+    const auto mask = additive.defined() ? c10::optional<torch::Tensor>(additive.to(q.scalar_type())) : c10::nullopt;
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
+    return at::scaled_dot_product_attention(q, k, v, mask, dropout, /*is_causal=*/false, scale);
+#else
+    // 2.0 has no scale argument: it always scales by 1/sqrt(head_dim).
+    return at::scaled_dot_product_attention(q * (scale * std::sqrt(static_cast<double>(q.size(-1)))), k, v, mask,
+                                            dropout);
+#endif
+#else
+    (void)q, (void)k, (void)v, (void)scale, (void)dropout, (void)additive;
+    throw std::logic_error("fused attention needs LibTorch 2.0 or later");
+#endif
+}
 
 /// The key of a parameter in an optimiser's state map: LibTorch 1.13 keys it by the printed
 /// address of the TensorImpl, 2.x by the address itself. Derived from the map's key type, so

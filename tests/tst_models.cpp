@@ -94,6 +94,50 @@ private Q_SLOTS:
         }
     }
 
+    // Training goes through the fused attention kernel where LibTorch has one (2.x); its
+    // gradients must be the explicit softmax path's, family by family (Swin's masked windows too).
+    void attentionPathsAgreeInTraining_data()
+    {
+        QTest::addColumn<QString>("name");
+        for (const auto& spec : ModelRegistry::instance().models()) {
+            if (spec.input.size[0] <= 64)
+                QTest::newRow(spec.name.c_str()) << QString::fromStdString(spec.name);
+        }
+    }
+    void attentionPathsAgreeInTraining()
+    {
+        QFETCH(QString, name);
+        auto spec = withNumClasses(ModelRegistry::instance().model(name.toStdString()), 5);
+        torch::manual_seed(3);
+        auto model = createModel(spec);
+        model->train();
+        torch::manual_seed(4);
+        const auto images = torch::randn({3, spec.input.channels, spec.input.size[0], spec.input.size[1]});
+        const auto gradientsOf = [&](bool capturing) {
+            model->setAttentionCapture(capturing);
+            model->zero_grad();
+            torch::manual_seed(5); // the same drop-path draws on both paths (Swin's presets drop)
+            const auto logits = model->forward(images);
+            logits.logsumexp(1).sum().backward();
+            std::vector<torch::Tensor> gradients{logits.detach().clone()};
+            for (const auto& parameter : model->parameters())
+                gradients.push_back(parameter.grad().clone());
+            model->setAttentionCapture(false);
+            return gradients;
+        };
+        const auto fused = gradientsOf(false);
+        const auto explicitPath = gradientsOf(true);
+        QCOMPARE(fused.size(), explicitPath.size());
+        for (std::size_t i = 0; i < fused.size(); ++i) {
+            const double scale = std::max(1e-3, explicitPath[i].abs().max().item<double>());
+            const double difference = test::maxAbsDifference(fused[i], explicitPath[i]);
+            QVERIFY2(difference <= 1e-4 * scale, qPrintable(QStringLiteral("tensor %1: max |diff| %2 (scale %3)")
+                                                                .arg(i)
+                                                                .arg(difference)
+                                                                .arg(scale)));
+        }
+    }
+
     void unknownNamesSuggestAlternatives()
     {
         try {

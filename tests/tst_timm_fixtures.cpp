@@ -92,11 +92,26 @@ private:
 private Q_SLOTS:
     void initTestCase() { torch::manual_seed(0); }
 
-    void logitsMatchTimm_data() { fixtureRows(); }
+    // Both attention paths: the fused kernel (at::scaled_dot_product_attention on LibTorch 2.x;
+    // 1.13 has none and runs the same explicit code) and the explicit softmax that keeps the
+    // map, which inspection takes.
+    void logitsMatchTimm_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<bool>("capturing");
+        const auto index = fixtureIndex(); // items() refers into it: it must outlive the loop
+        for (const auto& [name, entry] : index.items()) {
+            QTest::newRow((name + (compat::kHasFusedAttention ? "/fused" : "/uncaptured")).c_str())
+                << QString::fromStdString(name) << false;
+            QTest::newRow((name + "/capturing").c_str()) << QString::fromStdString(name) << true;
+        }
+    }
     void logitsMatchTimm()
     {
         QFETCH(QString, name);
+        QFETCH(bool, capturing);
         auto fixture = loadFixture(name);
+        fixture.model->setAttentionCapture(capturing);
         torch::NoGradGuard noGrad;
         const auto logits = fixture.model->forward(fixture.io.at("input"));
         const auto& expected = fixture.io.at("logits");
@@ -115,7 +130,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("name");
         QTest::addColumn<bool>("onednn");
         QTest::addColumn<int>("threads");
-        for (const auto& [name, entry] : fixtureIndex().items()) {
+        const auto index = fixtureIndex();
+        for (const auto& [name, entry] : index.items()) {
             for (const bool onednn : {true, false}) {
                 for (const int threads : {1, 2}) {
                     const auto row = name + (onednn ? "/onednn/" : "/aten/") + std::to_string(threads);

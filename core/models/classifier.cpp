@@ -2,8 +2,7 @@
 
 #include "core/errors.h"
 #include "core/models/fused_bf16.h"
-
-#include <torch/version.h>
+#include "core/torch_compat.h"
 
 namespace vitlab {
 
@@ -11,21 +10,16 @@ torch::Tensor AttentionCaptureSite::attend(const torch::Tensor& q, const torch::
                                            double scale, double dropout, bool training, const torch::Tensor& additive)
 {
     const double activeDropout = training ? dropout : 0.0;
-#if TORCH_VERSION_MAJOR >= 2
-    if (!m_capture) {
-        const auto mask = additive.defined() ? c10::optional<torch::Tensor>(additive.to(q.scalar_type())) : c10::nullopt;
-        return at::scaled_dot_product_attention(q, k, v, mask, activeDropout);
-    }
-#else
-    // bf16 inference: scale and softmax in one pass, in place, instead of a q*scale pass and
-    // LibTorch 1.13's bf16 softmax (several times slower than this kernel here).
+    if (!m_capture && compat::kHasFusedAttention)
+        return compat::fusedAttention(q, k, v, scale, activeDropout, additive);
+    // LibTorch 1.13, bf16 inference: scale and softmax in one pass, in place, instead of a
+    // q*scale pass and 1.13's bf16 softmax (several times slower than this kernel here).
     if (!m_capture && !additive.defined() && activeDropout == 0.0 && q.scalar_type() == torch::kBFloat16
         && k.scalar_type() == torch::kBFloat16 && !at::GradMode::is_enabled()) {
         auto scores = torch::matmul(q, k.transpose(-2, -1)).contiguous();
         fused::scaledSoftmax_(scores, scale);
         return torch::matmul(scores, v);
     }
-#endif
     auto attention = torch::matmul(q * scale, k.transpose(-2, -1));
     if (additive.defined())
         attention = attention + additive;
