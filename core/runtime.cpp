@@ -3,7 +3,9 @@
 #include "core/torch_compat.h"
 #include "core/version.h"
 
-#include <opencv2/core/version.hpp>
+#if VITLAB_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include <malloc.h>
 #include <sched.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -158,12 +161,35 @@ CpuBfloat16 bfloat16OnCpu()
     return {true, std::string("the CPU has ") + (amx ? "AMX" : "AVX-512 BF16") + ": bfloat16 matrix products run natively"};
 }
 
+std::vector<CudaDeviceInfo> cudaDevices()
+{
+    std::vector<CudaDeviceInfo> devices;
+#if VITLAB_WITH_CUDA
+    if (!torch::cuda::is_available())
+        return devices;
+    for (int index = 0; index < static_cast<int>(torch::cuda::device_count()); ++index) {
+        const auto* properties = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(index));
+        devices.push_back({index, properties->name, static_cast<std::int64_t>(properties->totalGlobalMem),
+                           properties->major, properties->minor});
+    }
+#endif
+    return devices;
+}
+
+std::string describeCudaDevice(const CudaDeviceInfo& device)
+{
+    char memory[32];
+    std::snprintf(memory, sizeof memory, "%.1f GiB", static_cast<double>(device.memoryBytes) / (1024.0 * 1024.0 * 1024.0));
+    return device.name + ", " + memory + ", compute capability " + std::to_string(device.major) + "."
+        + std::to_string(device.minor);
+}
+
 RuntimeInfo currentRuntime()
 {
     RuntimeInfo info;
     info.vitlabVersion = VITLAB_VERSION_STRING;
     info.torchVersion = compat::torchVersionString();
-    info.opencvVersion = CV_VERSION;
+    info.opencvVersion = VITLAB_OPENCV_VERSION;
     info.cudaUnavailableReason = cudaUnavailableReason();
     info.cudaAvailable = info.cudaUnavailableReason.empty();
     // CUDA encodes major * 1000 + minor * 10, cuDNN 9 major * 10000 + minor * 100 + patch.
@@ -176,8 +202,10 @@ RuntimeInfo currentRuntime()
     }
     info.defaultDevice = info.cudaAvailable ? "cuda" : "cpu";
     if (info.cudaAvailable) {
+        info.cudaDevices = cudaDevices();
         const auto count = torch::cuda::device_count();
-        info.deviceDescription = "CUDA (" + std::to_string(count) + (count == 1 ? " device)" : " devices)");
+        info.deviceDescription = "CUDA (" + std::to_string(count) + (count == 1 ? " device" : " devices")
+            + (info.cudaDevices.empty() ? "" : ": " + info.cudaDevices.front().name) + ")";
     } else {
         info.deviceDescription = "CPU";
     }

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 // Deliberately free of torch headers: the desktop front end reads this through the facade.
 namespace vitlab {
@@ -9,6 +11,16 @@ namespace vitlab {
 struct RuntimeOptions {
     /// Intra-op threads for LibTorch; 0 means every core this process may run on.
     int threads = 0;
+};
+
+/// A CUDA device as LibTorch sees it.
+struct CudaDeviceInfo {
+    int index = 0;
+    std::string name;
+    std::int64_t memoryBytes = 0;
+    /// Compute capability (8.0 and up runs bfloat16 natively).
+    int major = 0;
+    int minor = 0;
 };
 
 /// What the engine runs on, for `--version`, the About box and the status bar.
@@ -21,6 +33,8 @@ struct RuntimeInfo {
     /// Human-readable: "CPU" or "CUDA (2 devices)".
     std::string deviceDescription;
     bool cudaAvailable = false;
+    /// The visible CUDA devices (empty without CUDA, or in a build without CUDA headers).
+    std::vector<CudaDeviceInfo> cudaDevices;
     /// Why CUDA cannot be used, empty when it can.
     std::string cudaUnavailableReason;
     /// The CUDA and cuDNN versions LibTorch was built with ("13.2", "9.26.0"), empty without them.
@@ -47,6 +61,13 @@ struct CpuBfloat16 {
     std::string reason;
 };
 CpuBfloat16 bfloat16OnCpu();
+
+/// The visible CUDA devices with name, memory and compute capability. Needs a LibTorch built
+/// with CUDA and its headers (VITLAB_WITH_CUDA); empty otherwise.
+std::vector<CudaDeviceInfo> cudaDevices();
+
+/// "NVIDIA H200, 139.8 GiB, compute capability 9.0".
+std::string describeCudaDevice(const CudaDeviceInfo& device);
 
 /// Cores this process may run on (its CPU affinity), at least 1.
 int usableCoreCount();

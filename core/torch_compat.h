@@ -88,6 +88,9 @@ inline c10::optional<at::ScalarType> cpuAutocastDtype()
     return detail::autocastDtype(c10::DeviceType::CPU);
 }
 
+/// Whether CPU autocast can run in float16 (LibTorch 2.x; 1.13's CPU autocast knows bfloat16 only).
+constexpr bool kCpuAutocastsToHalf = TORCH_VERSION_MAJOR >= 2;
+
 /// Mixed precision for the scope: matrix products and convolutions on `device` run in `dtype`
 /// (bfloat16 on CPUs with AMX or AVX-512 BF16, float16 or bfloat16 on CUDA).
 class AutocastGuard {
@@ -97,7 +100,8 @@ public:
     {
         m_wasEnabled = detail::autocastEnabled(device);
         m_previousDtype = detail::autocastDtype(device);
-        detail::setAutocast(device, enabled, dtype);
+        // A disabled scope keeps the dtype: 1.13's CPU autocast refuses any but bfloat16.
+        detail::setAutocast(device, enabled, enabled ? dtype : m_previousDtype);
         at::autocast::increment_nesting();
     }
     ~AutocastGuard()

@@ -3,6 +3,7 @@
 #include "core/io/safetensors.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_model.h"
+#include "core/train/train_config.h"
 #include "cli_runner.h"
 #include "synthetic_images.h"
 
@@ -131,6 +132,53 @@ private Q_SLOTS:
 
     /// Kills a run at several moments; each time the folder must load, and it must resume to the
     /// end from wherever it was.
+    // Running out of memory ends the run with a message naming a batch size to try, keeps a
+    // resumable checkpoint, and the run resumes at that batch. The memory runs out for real: the
+    // address space is capped (ulimit -v) at 8 GB, and a 224 px model with a token per pixel
+    // needs more than that for its first layers' activations (36 x 50176 tokens x 192 floats is
+    // 1.4 GB each) before any costly product.
+    void outOfMemoryLeavesTheRunResumable()
+    {
+        const QString model = m_dir.filePath(QStringLiteral("huge_tokens.json"));
+        std::ofstream(model.toStdString())
+            << R"({"family": "vit", "img_size": 224, "patch_size": 1, "embed_dim": 192, "depth": 1, "num_heads": 3})";
+        auto arguments = trainArguments(QStringLiteral("oom"), 1);
+        arguments[arguments.indexOf(QStringLiteral("--model")) + 1] = model;
+        arguments[arguments.indexOf(QStringLiteral("--batch")) + 1] = QStringLiteral("48");
+        QProcess process;
+        process.setProgram(QStringLiteral("bash"));
+        process.setArguments(QStringList{QStringLiteral("-c"), QStringLiteral("ulimit -v 8000000 && exec \"$0\" \"$@\""),
+                                         qEnvironmentVariable("VITLAB_CLI")}
+                             + arguments);
+        process.start();
+        QVERIFY(process.waitForFinished(240000));
+        const auto err = QString::fromUtf8(process.readAllStandardError());
+        QCOMPARE(process.exitCode(), 1);
+        QVERIFY2(err.contains(QStringLiteral("out of memory on cpu at batch size 48 (step 0)")), qPrintable(err));
+        QVERIFY2(err.contains(QStringLiteral("--batch 24 --accumulate 2 (the same effective batch of 48)")), qPrintable(err));
+        const QString run = m_runs + QStringLiteral("/oom");
+        const auto folder = RunFolder::open(run.toStdString());
+        QCOMPARE(folder.readStatus().state, std::string("out_of_memory"));
+        QVERIFY(std::filesystem::exists(folder.resumeStatePath()));
+
+        // It resumes at another batch of the same effective size (a product that is not the
+        // effective batch is refused). This model cannot train here at any batch (1.13's
+        // attention scores alone would take 30 GB an image): the resumed session stops at its
+        // time limit before its first step, with the run set up at the new batch.
+        auto refused = runCli({QStringLiteral("train"), QStringLiteral("--resume"), run, QStringLiteral("--batch"),
+                               QStringLiteral("24"), QStringLiteral("--accumulate"), QStringLiteral("3")});
+        QCOMPARE(refused.exitCode, 2);
+        QVERIFY2(refused.err.contains(QStringLiteral("product is 48")), qPrintable(refused.err));
+        std::ofstream(model.toStdString()) << ""; // the run keeps its own copy of the config
+        const auto resumed = runCli({QStringLiteral("train"), QStringLiteral("--resume"), run, QStringLiteral("--batch"),
+                                     QStringLiteral("12"), QStringLiteral("--accumulate"), QStringLiteral("4"),
+                                     QStringLiteral("--max-minutes"), QStringLiteral("0.0000001")});
+        QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.err + resumed.out));
+        QVERIFY2(resumed.out.contains(QStringLiteral("resuming at batches of 12 x 4 (was 48)")), qPrintable(resumed.out));
+        QCOMPARE(TrainConfig::fromJson(folder.readConfig()["train"]).batchSize, std::int64_t(12));
+        QCOMPARE(folder.readStatus().state, std::string("time_limit"));
+    }
+
     void killedRunStaysLoadableAndResumes()
     {
         const QString run = m_runs + QStringLiteral("/killed");

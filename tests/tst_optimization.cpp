@@ -1,13 +1,17 @@
 // The pieces of a training step: the learning-rate schedule, which parameters decay, the
-// soft-target loss, AdamW's state round trip, and the training configuration's JSON.
+// soft-target loss, AdamW's state round trip, float16's loss scaling and skipped steps, and the
+// training configuration's JSON.
 #include "core/errors.h"
 #include "core/models/registry.h"
+#include "core/torch_compat.h"
+#include "core/train/loss_scaler.h"
 #include "core/train/optimization.h"
 #include "core/train/train_config.h"
 
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 
 using namespace vitlab;
 
@@ -69,6 +73,101 @@ private Q_SLOTS:
         const auto weighted = torch::nn::functional::cross_entropy(
             logits, labels, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
         QVERIFY(std::abs(softTargetCrossEntropy(logits, oneHot, weights).item<double>() - weighted.item<double>()) < 1e-6);
+    }
+
+    // GradScaler's policy: an overflow halves the scale, growthInterval clean steps double it,
+    // and the scale never reaches zero.
+    void lossScaleBacksOffAndGrows()
+    {
+        LossScalerOptions options;
+        options.initialScale = 1024.0;
+        options.growthInterval = 3;
+        DynamicLossScaler scaler(options);
+        QCOMPARE(scaler.scale(torch::tensor(2.0)).item<double>(), 2048.0);
+        scaler.update(false);
+        QCOMPARE(scaler.currentScale(), 512.0);
+        scaler.update(true);
+        scaler.update(true);
+        QCOMPARE(scaler.currentScale(), 512.0);
+        QCOMPARE(scaler.growthTracker(), 2);
+        scaler.update(true);
+        QCOMPARE(scaler.currentScale(), 1024.0);
+        QCOMPARE(scaler.growthTracker(), 0);
+        scaler.update(true);
+        scaler.update(false); // an overflow also restarts the count
+        QCOMPARE(scaler.growthTracker(), 0);
+        for (int i = 0; i < 2000; ++i)
+            scaler.update(false);
+        QVERIFY(scaler.currentScale() > 0.0);
+
+        const auto parameter = torch::ones({3}).requires_grad_(true);
+        (parameter * 8.0).sum().backward();
+        scaler.restore(4.0, 1);
+        scaler.unscale({parameter});
+        QCOMPARE(parameter.grad()[0].item<double>(), 2.0);
+        QVERIFY_THROWS_EXCEPTION(FormatError, scaler.restore(0.0, 0));
+        options.backoffFactor = 1.5;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, DynamicLossScaler{options});
+    }
+
+    // A step whose gradients are not finite leaves the weights and AdamW's moments as they were,
+    // in any precision, and is counted.
+    void nonFiniteGradientsSkipTheStep()
+    {
+        torch::manual_seed(0);
+        auto model = tinyVit();
+        Optimization optimization(model, OptimizationOptions{});
+        const auto images = torch::randn({4, 3, 8, 8});
+        const auto labels = torch::tensor({0, 1, 2, 0}, torch::kInt64);
+        const auto targets = torch::one_hot(labels, 3).to(torch::kFloat32);
+        optimization.accumulate(images, targets, labels);
+        QVERIFY(!optimization.step(1e-2).skipped);
+        const auto before = optimization.state();
+        optimization.accumulate(images, targets, labels);
+        model->named_parameters()["head.weight"].mutable_grad()[0][0] = std::numeric_limits<float>::infinity();
+        const auto outcome = optimization.step(1e-2);
+        QVERIFY(outcome.skipped);
+        QVERIFY(!std::isfinite(outcome.gradientNorm));
+        QCOMPARE(optimization.skippedSteps(), std::int64_t(1));
+        QCOMPARE(optimization.stepsDone(), std::int64_t(2));
+        for (const auto& [key, tensor] : optimization.state())
+            QVERIFY2(torch::equal(tensor, before.at(key)), key.c_str());
+        QVERIFY(!optimization.lossScale());
+    }
+
+    // float16 autocast scales the loss: a scale far too large overflows the first steps, which
+    // are skipped while the scale halves; then the model trains, and the scale is saved and
+    // restored with the rest of the state. CPU float16 autocast needs LibTorch 2.x.
+    void float16TrainingScalesTheLoss()
+    {
+        if (!compat::kCpuAutocastsToHalf)
+            QSKIP("LibTorch 1.13's CPU autocast knows bfloat16 only; float16 is checked on LibTorch 2.x");
+        torch::manual_seed(0);
+        OptimizationOptions options;
+        options.precision = ComputePrecision{at::kHalf};
+        options.lossScaling.initialScale = std::ldexp(1.0, 40); // float16 overflows past 65504
+        auto model = tinyVit();
+        Optimization optimization(model, options);
+        const auto images = torch::randn({6, 3, 8, 8});
+        const auto labels = torch::tensor({0, 1, 2, 0, 1, 2}, torch::kInt64);
+        const auto targets = torch::one_hot(labels, 3).to(torch::kFloat32);
+        double firstLoss = 0.0, lastLoss = 0.0;
+        for (int step = 0; step < 60; ++step) {
+            const auto outcome = optimization.accumulate(images, targets, labels);
+            (step == 0 ? firstLoss : lastLoss) = outcome.loss;
+            optimization.step(1e-2);
+        }
+        QVERIFY2(optimization.skippedSteps() >= 10, qPrintable(QString::number(optimization.skippedSteps())));
+        QVERIFY(optimization.skippedSteps() < 40);
+        QVERIFY(*optimization.lossScale() < std::ldexp(1.0, 31));
+        QVERIFY2(lastLoss < 0.5 * firstLoss, qPrintable(QStringLiteral("%1 -> %2").arg(firstLoss).arg(lastLoss)));
+        for (const auto& item : model->named_parameters())
+            QCOMPARE(item.value().scalar_type(), torch::kFloat32); // master weights stay float32
+
+        Optimization resumed(tinyVit(), options);
+        resumed.loadState(optimization.state(), optimization.stepsDone(), optimization.skippedSteps());
+        QCOMPARE(*resumed.lossScale(), *optimization.lossScale());
+        QCOMPARE(resumed.skippedSteps(), optimization.skippedSteps());
     }
 
     void stateRoundTripRestoresWeightsAndMoments()

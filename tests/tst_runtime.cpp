@@ -128,7 +128,7 @@ private Q_SLOTS:
         qunsetenv("DNNL_MAX_CPU_ISA");
         const auto here = bfloat16OnCpu();
         QCOMPARE(here.native, native);
-        QCOMPARE(useBfloat16(Precision::Auto, torch::kCPU), native);
+        QCOMPARE(resolvePrecision(Precision::Auto, torch::kCPU).dtype, native ? at::kBFloat16 : at::kFloat);
         QVERIFY2(QString::fromStdString(here.reason).contains(native ? QStringLiteral("natively") : QStringLiteral("emulated")),
                  here.reason.c_str());
         const auto info = currentRuntime();
@@ -142,8 +142,8 @@ private Q_SLOTS:
         QVERIFY2(capped.reason.find(native ? "ONEDNN_MAX_CPU_ISA=AVX2" : "neither AMX nor AVX-512 BF16") != std::string::npos,
                  capped.reason.c_str());
         // --precision auto follows it; an explicit bf16 is the user's choice.
-        QVERIFY(!useBfloat16(Precision::Auto, torch::kCPU));
-        QVERIFY(useBfloat16(Precision::BFloat16, torch::kCPU));
+        QCOMPARE(resolvePrecision(Precision::Auto, torch::kCPU).name(), std::string("fp32"));
+        QCOMPARE(resolvePrecision(Precision::BFloat16, torch::kCPU).name(), std::string("bf16"));
         qputenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX");
         QCOMPARE(bfloat16OnCpu().native, native);
         qunsetenv("ONEDNN_MAX_CPU_ISA");

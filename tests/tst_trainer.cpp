@@ -200,6 +200,47 @@ private Q_SLOTS:
             QVERIFY2((tensor - b.at(key)).abs().max().item<double>() < 1e-5, key.c_str());
     }
 
+    // After running out of memory a run resumes at half the batch with twice the accumulation:
+    // the same effective batch, schedule and data order, so the same history as a run that never
+    // stopped (to float rounding: two sums of four images instead of one of eight).
+    void resumesAtAnotherBatchOfTheSameEffectiveSize()
+    {
+        Recorder first;
+        TrainControl control;
+        first.onStep = [&control](const StepReport& step) {
+            if (step.step == 5)
+                control.requestStop();
+        };
+        QCOMPARE(trainRun(baseConfig(3, "halved"), first.callbacks(), control).outcome, RunOutcome::Stopped);
+
+        ResumeOptions options;
+        options.batchSize = 3; // 3 does not divide the effective batch of 8
+        TrainControl again;
+        Recorder refused;
+        QVERIFY_THROWS_EXCEPTION(ConfigError, resumeRun(m_runs / "halved", refused.callbacks(), again, options));
+        options.batchSize = 4; // the accumulation follows: 2
+        Recorder second;
+        const auto resumed = resumeRun(m_runs / "halved", second.callbacks(), again, options);
+        QCOMPARE(resumed.outcome, RunOutcome::Finished);
+        QCOMPARE(second.started.firstStep, std::int64_t(5));
+        QCOMPARE(second.started.totalSteps, std::int64_t(12));
+        const auto folder = RunFolder::open(m_runs / "halved");
+        const auto stored = TrainConfig::fromJson(folder.readConfig()["train"]);
+        QCOMPARE(stored.batchSize, std::int64_t(4));
+        QCOMPARE(stored.accumulation, 2);
+
+        const auto expected = RunFolder::open(m_runs / "straight").readMetrics();
+        const auto actual = folder.readMetrics();
+        QCOMPARE(actual.size(), expected.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+            QCOMPARE(actual[i].step, expected[i].step);
+            QVERIFY2(std::abs(actual[i].loss - expected[i].loss) <= 1e-4 * std::max(1.0, std::abs(expected[i].loss)),
+                     qPrintable(QStringLiteral("row %1: %2 vs %3").arg(i).arg(actual[i].loss).arg(expected[i].loss)));
+            QCOMPARE(actual[i].skippedSteps, std::int64_t(0));
+            QVERIFY(std::isnan(actual[i].lossScale)); // float32: no loss scaling
+        }
+    }
+
     void pauseHoldsTheRunWithinOneBatch()
     {
         Recorder recorder;

@@ -118,12 +118,12 @@ int runBenchTrain(const BenchTrainOptions& options)
     if (options.imageSize > 0)
         spec = withImageSize(spec, options.imageSize, options.imageSize);
     const auto device = resolveDevice(options.device);
-    const bool bfloat16 = useBfloat16(parsePrecision(options.precision), device);
+    const auto precision = resolvePrecision(parsePrecision(options.precision), device);
     torch::manual_seed(0);
     auto model = createModel(spec);
     model->to(device);
     OptimizationOptions optimizationOptions;
-    optimizationOptions.bfloat16 = bfloat16;
+    optimizationOptions.precision = precision;
     optimizationOptions.device = device;
     optimizationOptions.clipGradNorm = 1.0;
     Optimization optimization(model, optimizationOptions);
@@ -145,7 +145,7 @@ int runBenchTrain(const BenchTrainOptions& options)
     if (options.json)
         std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
                                     {"batch", options.batch},
-                                    {"precision", bfloat16 ? "bf16" : "fp32"},
+                                    {"precision", precision.name()},
                                     {"steps", options.steps},
                                     {"ms_per_step", 1e3 * seconds / options.steps},
                                     {"images_per_s", rate}}
@@ -153,7 +153,7 @@ int runBenchTrain(const BenchTrainOptions& options)
                   << "\n";
     else
         std::printf("%s, batch %lld, %s: %.1f ms per step, %.1f images/s\n", options.model.c_str(),
-                    static_cast<long long>(options.batch), bfloat16 ? "bf16" : "fp32", 1e3 * seconds / options.steps,
+                    static_cast<long long>(options.batch), precision.name().c_str(), 1e3 * seconds / options.steps,
                     rate);
     return 0;
 }

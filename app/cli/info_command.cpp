@@ -1,5 +1,6 @@
 #include "app/cli/commands.h"
 
+#include "core/runtime.h"
 #include "core/train/execution.h"
 
 #include <nlohmann/json.hpp>
@@ -19,8 +20,17 @@ Command addInfoCommand(CLI::App& parent)
                 const auto runs = defaultRunsDirectory().string();
                 // What --precision auto gives on the default device, and why.
                 const auto device = resolveDevice("auto");
-                const bool autoBf16 = useBfloat16(Precision::Auto, device);
-                const auto autoReason = device.is_cuda() ? std::string("on CUDA") : info.cpuBfloat16Reason;
+                const auto autoPrecision = resolvePrecision(Precision::Auto, device).name();
+                const auto autoReason = device.is_cuda()
+                    ? std::string(autoPrecision == "bf16" ? "on a CUDA device of compute capability 8.0 or later"
+                                                          : "on a CUDA device older than compute capability 8.0, with loss scaling")
+                    : info.cpuBfloat16Reason;
+                nlohmann::json devices = nlohmann::json::array();
+                for (const auto& cuda : info.cudaDevices)
+                    devices.push_back({{"index", cuda.index},
+                                       {"name", cuda.name},
+                                       {"memory_bytes", cuda.memoryBytes},
+                                       {"compute_capability", std::to_string(cuda.major) + "." + std::to_string(cuda.minor)}});
                 if (*json) {
                     const nlohmann::json out = {
                         {"vitlab_version", info.vitlabVersion},
@@ -30,6 +40,7 @@ Command addInfoCommand(CLI::App& parent)
                         {"device_description", info.deviceDescription},
                         {"cuda_available", info.cudaAvailable},
                         {"cuda_unavailable_reason", info.cudaUnavailableReason},
+                        {"cuda_devices", devices},
                         {"cuda_built_with", info.cudaBuiltWith},
                         {"cudnn_built_with", info.cudnnBuiltWith},
                         {"threads", info.intraOpThreads},
@@ -37,7 +48,7 @@ Command addInfoCommand(CLI::App& parent)
                         {"usable_cores", info.usableCores},
                         {"cpu", info.cpuDescription},
                         {"cpu_bf16_native", info.cpuBfloat16Native},
-                        {"auto_precision", autoBf16 ? "bf16" : "fp32"},
+                        {"auto_precision", autoPrecision},
                         {"auto_precision_reason", autoReason},
                         {"runs_directory", runs},
                         {"gomp_spincount", std::getenv("GOMP_SPINCOUNT") ? std::getenv("GOMP_SPINCOUNT") : ""},
@@ -46,10 +57,13 @@ Command addInfoCommand(CLI::App& parent)
                 } else {
                     std::cout << "ViTLab " << info.vitlabVersion << "\nLibTorch " << info.torchVersion
                               << "\nOpenCV " << info.opencvVersion << "\ndevice: " << info.defaultDevice << " ("
-                              << info.deviceDescription << ")\nthreads: " << info.intraOpThreads
+                              << info.deviceDescription << ")";
+                    for (const auto& cuda : info.cudaDevices)
+                        std::cout << "\n  cuda:" << cuda.index << " " << describeCudaDevice(cuda);
+                    std::cout << "\nthreads: " << info.intraOpThreads
                               << " (ViTLab's own kernels: " << info.kernelThreads << ")"
                               << "\nCPU: " << info.cpuDescription << "\nprecision auto: "
-                              << (autoBf16 ? "bf16" : "fp32") << " (" << autoReason << ")"
+                              << autoPrecision << " (" << autoReason << ")"
                               << "\nruns folder: " << runs << "\n";
                 }
                 return 0;

@@ -68,7 +68,7 @@ int runEval(const EvalOptions& options)
     }
     EvaluateOptions evaluate;
     evaluate.device = device;
-    evaluate.bfloat16 = useBfloat16(run.config.precision, device);
+    evaluate.precision = inferencePrecision(run.config.precision, device);
     const auto result = evaluateModel(*run.model, data, samples, evaluationView(run.spec), evaluate);
     if (options.json)
         std::cout << result.toJson(options.samples).dump(2) << "\n";

@@ -146,6 +146,7 @@ int exitCodeFor(RunOutcome outcome)
     case RunOutcome::Stopped:
         return 130;
     case RunOutcome::Diverged:
+    case RunOutcome::OutOfMemory:
     case RunOutcome::Failed:
         break;
     }
@@ -162,6 +163,10 @@ int runTrain(TrainOptions& options, CLI::App& app)
         ResumeOptions resume;
         if (app.count("--max-minutes") > 0)
             resume.maxMinutes = options.config.maxMinutes;
+        if (app.count("--batch") > 0)
+            resume.batchSize = options.config.batchSize;
+        if (app.count("--accumulate") > 0)
+            resume.accumulation = options.config.accumulation;
         finished = resumeRun(options.resume, callbacks, control, resume);
     } else {
         options.config.precision = parsePrecision(options.precision);
@@ -169,7 +174,7 @@ int runTrain(TrainOptions& options, CLI::App& app)
             options.config.runsDirectory = options.out;
         finished = trainRun(options.config, callbacks, control);
     }
-    if (finished.outcome == RunOutcome::Diverged)
+    if (finished.outcome == RunOutcome::Diverged || finished.outcome == RunOutcome::OutOfMemory)
         std::cerr << "error: " << finished.message << "\n";
     return exitCodeFor(finished.outcome);
 }
@@ -206,14 +211,15 @@ Command addTrainCommand(CLI::App& parent)
     app->add_option("--teacher", c.teacherRun, "Run folder of a teacher for DeiT hard distillation");
     app->add_option("--val-split", c.validationFraction, "Share of each class held out when the folder has no split")
         ->capture_default_str();
-    app->add_option("--precision", options->precision, "auto, fp32 or bf16")->capture_default_str();
+    app->add_option("--precision", options->precision, "auto, fp32, bf16 or fp16 (fp16 scales the loss)")->capture_default_str();
+    app->add_flag("--tf32", c.tf32, "TF32 for float32 matrix products on CUDA (faster, less exact)");
     app->add_option("--device", c.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     app->add_option("--weights", c.weights, "timm weights (.safetensors) to start from");
     app->add_option("--freeze", c.freeze, "With --weights: head (train the head only), or N (freeze N blocks)")
         ->capture_default_str();
     app->add_option("--out", options->out, "Folder that receives the run folder (default: the shared runs folder)");
     app->add_option("--name", c.runName, "Name of the run folder (default: time and model)");
-    app->add_option("--resume", options->resume, "Continue the run in this folder from its last checkpoint");
+    app->add_option("--resume", options->resume, "Continue the run in this folder from its last checkpoint (with --batch and --accumulate: at another batch size of the same effective batch)");
     app->add_option("--max-minutes", c.maxMinutes, "Stop (resumably) after this many minutes")->check(CLI::Range(0.0, 1e7));
     app->add_option("--seed", c.seed, "Seed of shuffling, augmentation and initialisation")->capture_default_str();
     app->add_option("--workers", c.workers, "Data worker threads (0: every core)")->capture_default_str();

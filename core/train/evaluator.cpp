@@ -75,7 +75,7 @@ EvaluationResult evaluateModel(ClassifierImpl& model, const Dataset& data, const
     while (auto batch = loader.next()) {
         torch::Tensor logits;
         {
-            compat::AutocastGuard autocast(options.device.type(), at::kBFloat16, options.bfloat16);
+            compat::AutocastGuard autocast(options.device.type(), options.precision.dtype, options.precision.autocasts());
             logits = model.forward(batch->images.to(options.device, /*non_blocking=*/true));
         }
         std::vector<std::string> sources;

@@ -6,6 +6,7 @@
 #include "core/data/dataset.h"
 #include "core/models/classifier.h"
 #include "core/train/evaluation.h"
+#include "core/train/execution.h"
 
 #include <torch/torch.h>
 
@@ -16,7 +17,7 @@ namespace vitlab {
 
 struct EvaluateOptions {
     std::int64_t batchSize = 256;
-    bool bfloat16 = false;
+    ComputePrecision precision;
     torch::Device device = torch::kCPU;
     int workers = 0;
     /// (done, total) images after each batch; returning false stops early (the result then

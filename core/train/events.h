@@ -65,6 +65,7 @@ enum class RunOutcome {
     Stopped,      ///< stopped by the user; resumable
     TimeLimit,    ///< --max-minutes reached; resumable
     Diverged,     ///< a non-finite loss; the last good checkpoint stays
+    OutOfMemory,  ///< the device ran out of memory; resumable with a smaller batch
     Failed,       ///< an error (see message)
 };
 

@@ -2,6 +2,13 @@
 
 #include "core/errors.h"
 #include "core/runtime.h"
+#include "core/torch_compat.h"
+
+#if VITLAB_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <new>
 
 #include <string>
 
@@ -37,17 +44,79 @@ bool cpuHasNativeBfloat16()
     return bfloat16OnCpu().native;
 }
 
-bool useBfloat16(Precision precision, const torch::Device& device)
+std::string ComputePrecision::name() const
+{
+    switch (dtype) {
+    case at::kBFloat16:
+        return "bf16";
+    case at::kHalf:
+        return "fp16";
+    default:
+        return "fp32";
+    }
+}
+
+ComputePrecision resolvePrecision(Precision precision, const torch::Device& device)
 {
     switch (precision) {
     case Precision::Float32:
-        return false;
+        return {at::kFloat};
     case Precision::BFloat16:
-        return true;
+        return {at::kBFloat16};
+    case Precision::Float16:
+        if (!device.is_cuda() && !compat::kCpuAutocastsToHalf)
+            throw ConfigError("fp16 on the CPU needs LibTorch 2.x (this is " + compat::torchVersionString()
+                              + "); use bf16 or fp32");
+        return {at::kHalf};
     case Precision::Auto:
         break;
     }
-    return device.is_cuda() || cpuHasNativeBfloat16();
+    if (device.is_cuda()) {
+        for (const auto& info : cudaDevices()) {
+            if (info.index == device.index() || (device.index() < 0 && info.index == 0))
+                return {info.major >= 8 ? at::kBFloat16 : at::kHalf};
+        }
+        return {at::kBFloat16}; // a build without CUDA headers cannot ask; every current GPU has it
+    }
+    return {cpuHasNativeBfloat16() ? at::kBFloat16 : at::kFloat};
+}
+
+ComputePrecision inferencePrecision(Precision precision, const torch::Device& device)
+{
+    if (precision == Precision::Float16 && !device.is_cuda() && !compat::kCpuAutocastsToHalf)
+        return resolvePrecision(Precision::Auto, device);
+    return resolvePrecision(precision, device);
+}
+
+bool isOutOfMemory(const std::exception& error)
+{
+    if (dynamic_cast<const c10::OutOfMemoryError*>(&error) || dynamic_cast<const std::bad_alloc*>(&error))
+        return true;
+    if (const auto* torchError = dynamic_cast<const c10::Error*>(&error)) {
+        const std::string text = torchError->what_without_backtrace();
+        // CUDA's "CUDA out of memory", the CPU allocator's "can't allocate memory" (and older
+        // releases' "not enough memory").
+        for (const char* phrase : {"out of memory", "Out of Memory", "can't allocate memory", "not enough memory"}) {
+            if (text.find(phrase) != std::string::npos)
+                return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+void releaseCachedDeviceMemory()
+{
+#if VITLAB_WITH_CUDA
+    if (torch::cuda::is_available())
+        c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+void allowTf32(bool allowed)
+{
+    at::globalContext().setAllowTF32CuBLAS(allowed);
+    at::globalContext().setAllowTF32CuDNN(allowed);
 }
 
 } // namespace vitlab

@@ -62,6 +62,8 @@ Optimization::Optimization(Classifier model, const OptimizationOptions& options,
         groups.emplace_back(noDecay,
                             std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
     m_optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(1e-3));
+    if (options.precision.scalesLoss())
+        m_scaler.emplace(options.lossScaling);
 
     if (options.emaDecay > 0.0) {
         if (!makeCopy)
@@ -84,7 +86,8 @@ BatchOutcome Optimization::accumulate(const torch::Tensor& images, const torch::
     m_model->train();
     torch::Tensor loss, logits;
     {
-        compat::AutocastGuard autocast(m_options.device.type(), at::kBFloat16, m_options.bfloat16);
+        compat::AutocastGuard autocast(m_options.device.type(), m_options.precision.dtype,
+                                       m_options.precision.autocasts());
         if (teacherLogits.defined()) {
             auto* distilled = dynamic_cast<VisionTransformerDistilledImpl*>(m_model.get());
             if (!distilled)
@@ -103,12 +106,13 @@ BatchOutcome Optimization::accumulate(const torch::Tensor& images, const torch::
     outcome.finite = std::isfinite(outcome.loss);
     if (!outcome.finite)
         return outcome;
-    (m_options.accumulation > 1 ? loss / m_options.accumulation : loss).backward();
+    auto objective = m_options.accumulation > 1 ? loss / m_options.accumulation : loss;
+    (m_scaler ? m_scaler->scale(objective) : objective).backward();
     outcome.correct = logits.detach().argmax(-1).eq(labels).sum().item<std::int64_t>();
     return outcome;
 }
 
-double Optimization::step(double learningRate)
+StepOutcome Optimization::step(double learningRate)
 {
     for (auto& group : m_optimizer->param_groups())
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learningRate);
@@ -116,14 +120,46 @@ double Optimization::step(double learningRate)
     parameters.reserve(m_trainable.size());
     for (const auto& item : m_trainable)
         parameters.push_back(item.second);
-    const double norm = torch::nn::utils::clip_grad_norm_(
-        parameters, m_options.clipGradNorm > 0.0 ? m_options.clipGradNorm : std::numeric_limits<double>::infinity());
-    m_optimizer->step();
+    if (m_scaler)
+        m_scaler->unscale(parameters);
+    StepOutcome outcome;
+    {
+        torch::NoGradGuard noGrad;
+        std::vector<torch::Tensor> norms;
+        for (const auto& parameter : parameters) {
+            if (parameter.grad().defined())
+                norms.push_back(parameter.grad().detach().to(torch::kFloat32).norm());
+        }
+        // One synchronisation for the norm, which also tells an overflow: inf or NaN anywhere
+        // makes it so.
+        outcome.gradientNorm = norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
+        outcome.skipped = !std::isfinite(outcome.gradientNorm);
+        if (!outcome.skipped && m_options.clipGradNorm > 0.0 && outcome.gradientNorm > m_options.clipGradNorm) {
+            const double factor = m_options.clipGradNorm / (outcome.gradientNorm + 1e-6);
+            for (const auto& parameter : parameters) {
+                if (parameter.grad().defined())
+                    parameter.grad().mul_(factor);
+            }
+        }
+    }
+    if (!outcome.skipped)
+        m_optimizer->step();
     m_optimizer->zero_grad();
+    if (m_scaler)
+        m_scaler->update(!outcome.skipped);
     ++m_steps;
-    if (m_ema)
+    if (outcome.skipped)
+        ++m_skippedSteps;
+    else if (m_ema)
         updateAverage();
-    return norm;
+    return outcome;
+}
+
+std::optional<double> Optimization::lossScale() const
+{
+    if (!m_scaler)
+        return std::nullopt;
+    return m_scaler->currentScale();
 }
 
 void Optimization::discardGradients()
@@ -148,10 +184,10 @@ safetensors::TensorMap Optimization::state() const
 {
     safetensors::TensorMap tensors;
     for (const auto& [key, tensor] : stateDictOf(*m_model))
-        tensors["model." + key] = tensor.detach();
+        tensors["model." + key] = tensor.detach().cpu();
     if (m_ema) {
         for (const auto& [key, tensor] : stateDictOf(*m_ema))
-            tensors["ema." + key] = tensor.detach();
+            tensors["ema." + key] = tensor.detach().cpu();
     }
     auto& states = m_optimizer->state();
     for (const auto& [name, parameter] : m_trainable) {
@@ -159,14 +195,18 @@ safetensors::TensorMap Optimization::state() const
         if (found == states.end())
             continue; // not stepped yet
         const auto& adam = static_cast<const torch::optim::AdamWParamState&>(*found->second);
-        tensors["adamw." + name + ".exp_avg"] = adam.exp_avg();
-        tensors["adamw." + name + ".exp_avg_sq"] = adam.exp_avg_sq();
+        tensors["adamw." + name + ".exp_avg"] = adam.exp_avg().cpu();
+        tensors["adamw." + name + ".exp_avg_sq"] = adam.exp_avg_sq().cpu();
         tensors["adamw." + name + ".step"] = torch::tensor({adam.step()}, torch::kInt64);
+    }
+    if (m_scaler) {
+        tensors["scaler.scale"] = torch::tensor({m_scaler->currentScale()}, torch::kFloat64);
+        tensors["scaler.growth_tracker"] = torch::tensor({static_cast<std::int64_t>(m_scaler->growthTracker())}, torch::kInt64);
     }
     return tensors;
 }
 
-void Optimization::loadState(const safetensors::TensorMap& tensors, std::int64_t stepsDone)
+void Optimization::loadState(const safetensors::TensorMap& tensors, std::int64_t stepsDone, std::int64_t skippedSteps)
 {
     const auto take = [&tensors](const std::string& key, const torch::Tensor& like) -> const torch::Tensor& {
         const auto it = tensors.find(key);
@@ -194,7 +234,12 @@ void Optimization::loadState(const safetensors::TensorMap& tensors, std::int64_t
         adam->exp_avg_sq(take("adamw." + name + ".exp_avg_sq", parameter).to(parameter.options()).clone());
         states[compat::optimizerStateKey(states, parameter)] = std::move(adam);
     }
+    // A run resumed in float16 from a state saved in another precision starts a fresh scale.
+    if (m_scaler && tensors.count("scaler.scale") && tensors.count("scaler.growth_tracker"))
+        m_scaler->restore(tensors.at("scaler.scale").item<double>(),
+                          static_cast<int>(tensors.at("scaler.growth_tracker").item<std::int64_t>()));
     m_steps = stepsDone;
+    m_skippedSteps = skippedSteps;
 }
 
 } // namespace vitlab

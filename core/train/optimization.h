@@ -5,6 +5,8 @@
 // average of the weights. Also the learning-rate schedule and the optimiser's saved state.
 #include "core/io/safetensors.h"
 #include "core/models/classifier.h"
+#include "core/train/execution.h"
+#include "core/train/loss_scaler.h"
 
 #include <torch/torch.h>
 
@@ -40,7 +42,9 @@ struct OptimizationOptions {
     double clipGradNorm = 0.0;
     int accumulation = 1;
     double emaDecay = 0.0;
-    bool bfloat16 = false;
+    /// Autocast's dtype; float16 scales the loss (DynamicLossScaler).
+    ComputePrecision precision;
+    LossScalerOptions lossScaling;
     torch::Device device = torch::kCPU;
     /// (classes) loss weights, or undefined.
     torch::Tensor classWeights;
@@ -51,6 +55,13 @@ struct BatchOutcome {
     /// Correct top-1 predictions against `labels`.
     std::int64_t correct = 0;
     bool finite = true;
+};
+
+struct StepOutcome {
+    /// The gradient norm before clipping (after unscaling); not finite for a skipped step.
+    double gradientNorm = 0.0;
+    /// The gradients overflowed (float16) or were not finite: the weights were left as they were.
+    bool skipped = false;
 };
 
 class Optimization {
@@ -64,9 +75,10 @@ public:
     /// 1/accumulation and summed until step().
     BatchOutcome accumulate(const torch::Tensor& images, const torch::Tensor& targets, const torch::Tensor& labels,
                             const torch::Tensor& teacherLogits = {});
-    /// Clips, steps AdamW at `learningRate`, clears the gradients and updates the average.
-    /// Returns the gradient norm before clipping.
-    double step(double learningRate);
+    /// Unscales (float16), clips, steps AdamW at `learningRate`, clears the gradients and updates
+    /// the average. A step whose gradients are not finite is skipped instead (the loss scale
+    /// halves); it still counts in stepsDone, as the schedule moves on.
+    StepOutcome step(double learningRate);
     /// Drops gradients summed since the last step (a stop in the middle of an accumulation).
     void discardGradients();
 
@@ -74,13 +86,17 @@ public:
     /// The moving average when enabled, else the model: what is evaluated and saved.
     Classifier evaluationModel() const { return m_ema ? m_ema : m_model; }
     std::int64_t stepsDone() const { return m_steps; }
+    std::int64_t skippedSteps() const { return m_skippedSteps; }
+    /// The loss scale, or nullopt when the loss is not scaled.
+    std::optional<double> lossScale() const;
 
     /// Everything resume needs beyond the configuration: the weights (and the average), AdamW's
-    /// moments and step counts, as tensors under "model.", "ema." and "adamw." prefixes.
+    /// moments and step counts, and the loss scaler, as tensors under "model.", "ema.", "adamw."
+    /// and "scaler." prefixes. On the CPU whatever the device, so it resumes on any.
     safetensors::TensorMap state() const;
     /// Restores what state() returned. Throws FormatError when a tensor is missing or has
-    /// another shape.
-    void loadState(const safetensors::TensorMap& tensors, std::int64_t stepsDone);
+    /// another shape. Tensors move to the model's device.
+    void loadState(const safetensors::TensorMap& tensors, std::int64_t stepsDone, std::int64_t skippedSteps = 0);
 
 private:
     void updateAverage();
@@ -90,7 +106,9 @@ private:
     OptimizationOptions m_options;
     std::vector<std::pair<std::string, torch::Tensor>> m_trainable;
     std::unique_ptr<torch::optim::AdamW> m_optimizer;
+    std::optional<DynamicLossScaler> m_scaler;
     std::int64_t m_steps = 0;
+    std::int64_t m_skippedSteps = 0;
 };
 
 } // namespace vitlab

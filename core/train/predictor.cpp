@@ -46,14 +46,14 @@ struct Predictor::Impl {
     }
     LoadedRun run;
     torch::Device device;
-    bool bfloat16 = false;
+    ComputePrecision precision;
     AugmentOptions view;
 };
 
 Predictor::Predictor(const std::filesystem::path& runDirectory, const std::string& device)
     : m_impl(std::make_unique<Impl>(runDirectory, resolveDevice(device)))
 {
-    m_impl->bfloat16 = useBfloat16(m_impl->run.config.precision, m_impl->device);
+    m_impl->precision = inferencePrecision(m_impl->run.config.precision, m_impl->device);
     m_impl->view = evaluationView(m_impl->run.spec);
 }
 
@@ -106,7 +106,8 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& sourc
         if (!readable.empty()) {
             torch::Tensor probabilities;
             {
-                compat::AutocastGuard autocast(m_impl->device.type(), at::kBFloat16, m_impl->bfloat16);
+                compat::AutocastGuard autocast(m_impl->device.type(), m_impl->precision.dtype,
+                                               m_impl->precision.autocasts());
                 const auto batch = images.narrow(0, 0, static_cast<std::int64_t>(readable.size())).to(m_impl->device);
                 probabilities = m_impl->run.model->forward(batch).to(torch::kCPU, torch::kFloat32).softmax(-1);
             }

@@ -31,6 +31,8 @@ std::string outcomeName(RunOutcome outcome)
         return "time_limit";
     case RunOutcome::Diverged:
         return "diverged";
+    case RunOutcome::OutOfMemory:
+        return "out_of_memory";
     case RunOutcome::Failed:
         break;
     }
@@ -40,6 +42,9 @@ std::string outcomeName(RunOutcome outcome)
 namespace {
 
 constexpr const char* kMetricsHeader =
+    "kind,epoch,step,seconds,lr,loss,images_per_s,train_acc,val_loss,val_top1,val_top5,skipped_steps,loss_scale";
+// Runs from before float16 training lack the last two columns.
+constexpr const char* kMetricsHeaderWithoutScaling =
     "kind,epoch,step,seconds,lr,loss,images_per_s,train_acc,val_loss,val_top1,val_top5";
 
 std::string readText(const fs::path& path)
@@ -187,7 +192,8 @@ void RunFolder::writeMetrics(const std::vector<MetricsRow>& rows) const
             + formatNumber(row.seconds) + "," + formatNumber(row.learningRate) + "," + formatNumber(row.loss) + ","
             + formatNumber(row.imagesPerSecond) + "," + formatNumber(row.trainAccuracy) + ","
             + formatNumber(row.validationLoss) + "," + formatNumber(row.validationTop1) + ","
-            + formatNumber(row.validationTop5) + "\n";
+            + formatNumber(row.validationTop5) + "," + std::to_string(row.skippedSteps) + ","
+            + formatNumber(row.lossScale) + "\n";
     }
     writeFileAtomically(metricsPath(), text);
 }
@@ -200,8 +206,10 @@ std::vector<MetricsRow> RunFolder::readMetrics() const
     std::istringstream in(readText(metricsPath()));
     std::string line;
     std::getline(in, line);
-    if (line != kMetricsHeader)
+    const bool withScaling = line == kMetricsHeader;
+    if (!withScaling && line != kMetricsHeaderWithoutScaling)
         throw FormatError(metricsPath().string() + " does not start with ViTLab's metrics header");
+    const std::size_t columns = withScaling ? 13 : 11;
     std::vector<MetricsRow> rows;
     for (int number = 2; std::getline(in, line); ++number) {
         if (line.empty())
@@ -213,7 +221,7 @@ std::vector<MetricsRow> RunFolder::readMetrics() const
         if (!line.empty() && line.back() == ',')
             cells.emplace_back();
         try {
-            if (cells.size() != 11 || (cells[0] != "step" && cells[0] != "epoch"))
+            if (cells.size() != columns || (cells[0] != "step" && cells[0] != "epoch"))
                 throw std::invalid_argument(line);
             MetricsRow row;
             row.kind = cells[0];
@@ -227,6 +235,10 @@ std::vector<MetricsRow> RunFolder::readMetrics() const
             row.validationLoss = parseNumber(cells[8]);
             row.validationTop1 = parseNumber(cells[9]);
             row.validationTop5 = parseNumber(cells[10]);
+            if (withScaling) {
+                row.skippedSteps = std::stoll(cells[11]);
+                row.lossScale = parseNumber(cells[12]);
+            }
             rows.push_back(row);
         } catch (const std::exception&) {
             throw FormatError(metricsPath().string() + " line " + std::to_string(number) + " is malformed");

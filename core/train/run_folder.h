@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct MetricsRow {
     double validationLoss = 0.0;
     double validationTop1 = 0.0;
     double validationTop5 = 0.0;
+    /// Optimiser steps skipped so far for non-finite gradients (float16 overflow).
+    std::int64_t skippedSteps = 0;
+    /// float16's loss scale at the row, NaN when the loss is not scaled.
+    double lossScale = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct RunStatus {

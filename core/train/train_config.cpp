@@ -12,7 +12,9 @@ Precision parsePrecision(const std::string& text)
         return Precision::Float32;
     if (text == "bf16" || text == "bfloat16")
         return Precision::BFloat16;
-    throw ConfigError("precision must be auto, fp32 or bf16, not \"" + text + "\"");
+    if (text == "fp16" || text == "float16")
+        return Precision::Float16;
+    throw ConfigError("precision must be auto, fp32, bf16 or fp16, not \"" + text + "\"");
 }
 
 std::string precisionName(Precision precision)
@@ -22,6 +24,8 @@ std::string precisionName(Precision precision)
         return "fp32";
     case Precision::BFloat16:
         return "bf16";
+    case Precision::Float16:
+        return "fp16";
     case Precision::Auto:
         break;
     }
@@ -56,6 +60,7 @@ std::string precisionName(Precision precision)
     X("randaugment_magnitude", randAugmentMagnitude)                                                                   \
     X("mixup", mixup)                                                                                                  \
     X("cutmix", cutmix)                                                                                                \
+    X("tf32", tf32)                                                                                                    \
     X("device", device)                                                                                                \
     X("seed", seed)                                                                                                    \
     X("max_minutes", maxMinutes)                                                                                       \

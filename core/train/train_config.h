@@ -9,9 +9,9 @@
 
 namespace vitlab {
 
-enum class Precision { Auto, Float32, BFloat16 };
+enum class Precision { Auto, Float32, BFloat16, Float16 };
 
-/// "auto", "fp32" or "bf16"; throws ConfigError otherwise.
+/// "auto", "fp32", "bf16" or "fp16"; throws ConfigError otherwise.
 Precision parsePrecision(const std::string& text);
 std::string precisionName(Precision precision);
 
@@ -67,6 +67,8 @@ struct TrainConfig {
 
     // --- Execution
     Precision precision = Precision::Auto;
+    /// TF32 for float32 matrix products on CUDA (faster, 10-bit mantissa products).
+    bool tf32 = false;
     /// "auto", "cpu", "cuda" or "cuda:N".
     std::string device = "auto";
     std::uint64_t seed = 0;

@@ -44,10 +44,14 @@ struct Position {
     double trainSeconds = 0.0;     ///< training time over all sessions, pauses excluded
     // The running sums of the epoch in progress, so a resumed epoch reports what an
     // uninterrupted one would.
+    /// The epoch's loss summed per image (batch mean times batch size): a run resumed at another
+    /// batch size averages its epoch as one that was not.
     double epochLossSum = 0.0;
     std::int64_t epochCorrect = 0;
     std::int64_t epochSeen = 0;
     std::int64_t epochBatches = 0;
+    /// Optimiser steps skipped for non-finite (float16: overflowed) gradients, over the run.
+    std::int64_t skippedSteps = 0;
 };
 
 safetensors::Metadata positionMetadata(const Position& p)
@@ -59,9 +63,11 @@ safetensors::Metadata positionMetadata(const Position& p)
             {"best_top1", exact(p.bestTop1)},
             {"train_seconds", exact(p.trainSeconds)},
             {"epoch_loss_sum", exact(p.epochLossSum)},
+            {"epoch_loss_per", "image"},
             {"epoch_correct", std::to_string(p.epochCorrect)},
             {"epoch_seen", std::to_string(p.epochSeen)},
-            {"epoch_batches", std::to_string(p.epochBatches)}};
+            {"epoch_batches", std::to_string(p.epochBatches)},
+            {"skipped_steps", std::to_string(p.skippedSteps)}};
 }
 
 Position positionFromMetadata(const safetensors::Metadata& metadata, const std::string& file)
@@ -85,6 +91,12 @@ Position positionFromMetadata(const safetensors::Metadata& metadata, const std::
         p.epochCorrect = std::stoll(get("epoch_correct"));
         p.epochSeen = std::stoll(get("epoch_seen"));
         p.epochBatches = std::stoll(get("epoch_batches"));
+        // States from before summed batch means; their batches were all of one size.
+        if (metadata.count("epoch_loss_per") == 0 && p.epochBatches > 0)
+            p.epochLossSum *= static_cast<double>(p.epochSeen) / static_cast<double>(p.epochBatches);
+        // Written since float16 training; older states skipped none.
+        if (const auto it = metadata.find("skipped_steps"); it != metadata.end())
+            p.skippedSteps = std::stoll(it->second);
         return p;
     } catch (const std::logic_error&) {
         throw FormatError(file + " has a malformed resume position");
@@ -110,14 +122,17 @@ public:
         , m_callbacks(callbacks)
         , m_control(control)
         , m_device(resolveDevice(m_config.device))
-        , m_bfloat16(useBfloat16(m_config.precision, m_device))
+        , m_precision(resolvePrecision(m_config.precision, m_device))
     {
+        if (m_device.is_cuda())
+            allowTf32(m_config.tf32);
     }
 
     /// Data, model and optimiser for a fresh run (no resume state).
     void prepareNew();
-    /// The same from the run folder's config and checkpoint.
-    void prepareResumed();
+    /// The same from the run folder's config and checkpoint, which was written at micro-batches
+    /// of `previousBatchSize` images (the config's may differ, keeping the effective batch).
+    void prepareResumed(std::int64_t previousBatchSize);
     RunFinished train();
 
 private:
@@ -133,6 +148,10 @@ private:
     torch::Tensor classWeights() const;
     void reportStart() const;
     bool trainEpoch(RunFinished& finished);
+    /// Ends the run after the device ran out of memory, with a checkpoint at the last completed
+    /// step unless the optimiser step itself failed (its weights may be half-updated).
+    RunFinished outOfMemory(const std::exception& error, bool duringStep);
+    torch::Tensor teacherPredictions(const torch::Tensor& images) const;
     void endEpoch();
     void saveCheckpoint();
     void saveModelWeights(const std::filesystem::path& file) const;
@@ -145,7 +164,7 @@ private:
     const TrainCallbacks& m_callbacks;
     TrainControl& m_control;
     torch::Device m_device;
-    bool m_bfloat16;
+    ComputePrecision m_precision;
 
     ModelSpec m_spec;
     std::unique_ptr<Dataset> m_data;
@@ -215,7 +234,7 @@ void Run::buildOptimization(Classifier model)
     options.clipGradNorm = m_config.clipGradNorm;
     options.accumulation = m_config.accumulation;
     options.emaDecay = m_config.emaDecay;
-    options.bfloat16 = m_bfloat16;
+    options.precision = m_precision;
     options.device = m_device;
     options.classWeights = classWeights();
     m_optimization = std::make_unique<Optimization>(model, options, [this] { return createModel(m_spec); });
@@ -296,7 +315,7 @@ void Run::prepareNew()
     saveStatus("running");
 }
 
-void Run::prepareResumed()
+void Run::prepareResumed(std::int64_t previousBatchSize)
 {
     const auto stored = m_folder.readConfig();
     if (!stored.contains("model") || !stored.contains("train"))
@@ -309,7 +328,18 @@ void Run::prepareResumed()
     buildOptimization(createModel(m_spec));
     const auto state = safetensors::load(m_folder.resumeStatePath());
     m_position = positionFromMetadata(state.metadata, m_folder.resumeStatePath().string());
-    m_optimization->loadState(state.tensors, m_position.step);
+    if (previousBatchSize != m_config.batchSize) {
+        // Checkpoints fall on optimiser steps, so the images consumed divide into new batches;
+        // the epoch's order does not depend on the batch size.
+        m_position.batch = m_position.batch * static_cast<std::size_t>(previousBatchSize)
+            / static_cast<std::size_t>(m_config.batchSize);
+        auto updated = stored;
+        updated["train"] = m_config.toJson();
+        m_folder.writeConfig(updated);
+        message("resuming at batches of " + std::to_string(m_config.batchSize) + " x "
+                + std::to_string(m_config.accumulation) + " (was " + std::to_string(previousBatchSize) + ")");
+    }
+    m_optimization->loadState(state.tensors, m_position.step, m_position.skippedSteps);
     // Rows logged after the checkpoint are replayed by this session.
     for (const auto& row : m_folder.readMetrics()) {
         if (row.step <= m_position.step && (row.kind == "step" || row.epoch < m_position.epoch))
@@ -337,7 +367,7 @@ void Run::reportStart() const
     started.epochs = m_config.epochs;
     started.stepsPerEpoch = m_stepsPerEpoch;
     started.device = m_device.str();
-    started.precision = m_bfloat16 ? "bf16" : "fp32";
+    started.precision = m_precision.name();
     m_callbacks.onStart(started);
 }
 
@@ -390,6 +420,42 @@ RunFinished Run::finish(RunOutcome outcome, const std::string& text)
     return finished;
 }
 
+torch::Tensor Run::teacherPredictions(const torch::Tensor& images) const
+{
+    c10::InferenceMode inference;
+    compat::AutocastGuard autocast(m_device.type(), m_precision.dtype, m_precision.autocasts());
+    auto teacherImages = images;
+    const auto teacherSize = m_teacher->imageSize();
+    if (teacherSize[0] != images.size(2) || teacherSize[1] != images.size(3))
+        teacherImages = torch::nn::functional::interpolate(
+            images, torch::nn::functional::InterpolateFuncOptions()
+                        .size(std::vector<std::int64_t>{teacherSize[0], teacherSize[1]})
+                        .mode(torch::kBilinear)
+                        .align_corners(false));
+    return m_teacher->forward(teacherImages).to(torch::kFloat32).clone();
+}
+
+RunFinished Run::outOfMemory(const std::exception& error, bool duringStep)
+{
+    m_optimization->discardGradients();
+    releaseCachedDeviceMemory();
+    if (!duringStep)
+        saveCheckpoint();
+    const auto batch = m_config.batchSize;
+    const auto smaller = std::max<std::int64_t>(1, batch / 2);
+    std::string advice = "resume with a smaller batch: vitlab-cli train --resume " + m_folder.directory().string()
+        + " --batch " + std::to_string(smaller);
+    if (smaller * 2 == batch)
+        advice += " --accumulate " + std::to_string(m_config.accumulation * 2) + " (the same effective batch of "
+            + std::to_string(batch * m_config.accumulation) + ")";
+    std::string what = error.what();
+    what = what.substr(0, what.find('\n'));
+    return finish(RunOutcome::OutOfMemory,
+                  "out of memory on " + m_device.str() + " at batch size " + std::to_string(batch) + " (step "
+                      + std::to_string(m_position.step) + "): " + what + ". "
+                      + (duringStep ? "The checkpoint before this step is kept; " : "The run is saved; ") + advice);
+}
+
 bool Run::trainEpoch(RunFinished& finished)
 {
     const int epoch = m_position.epoch;
@@ -400,6 +466,7 @@ bool Run::trainEpoch(RunFinished& finished)
     double reportLossSum = 0.0;
     std::int64_t reportBatches = 0, reportImages = 0;
     const double limitSeconds = m_config.maxMinutes * 60.0;
+    Position groupStartPosition = m_position;
 
     for (std::size_t batchIndex = m_position.batch; batchIndex < batchesUsed; ++batchIndex) {
         const bool groupStart = batchIndex % static_cast<std::size_t>(m_config.accumulation) == 0;
@@ -430,51 +497,54 @@ bool Run::trainEpoch(RunFinished& finished)
                 return false;
             }
         }
-        auto batch = m_trainLoader->next();
-        if (!batch)
-            break;
-        const auto seed = batchSeed(m_config.seed, epoch, batchIndex);
-        torch::manual_seed(seed);
-        std::mt19937_64 mixing(seed);
-        auto images = batch->images.to(m_device, /*non_blocking=*/true);
-        const auto labels = batch->labels.to(m_device, /*non_blocking=*/true);
-        const auto targets = mixBatch(images, labels, classes, m_config.mixup, m_config.cutmix, 0.5,
-                                      m_config.labelSmoothing, mixing);
-        torch::Tensor teacherLogits;
-        if (m_teacher) {
-            c10::InferenceMode inference;
-            compat::AutocastGuard autocast(m_device.type(), at::kBFloat16, m_bfloat16);
-            auto teacherImages = images;
-            const auto teacherSize = m_teacher->imageSize();
-            if (teacherSize[0] != images.size(2) || teacherSize[1] != images.size(3))
-                teacherImages = torch::nn::functional::interpolate(
-                    images, torch::nn::functional::InterpolateFuncOptions()
-                                .size(std::vector<std::int64_t>{teacherSize[0], teacherSize[1]})
-                                .mode(torch::kBilinear)
-                                .align_corners(false));
-            teacherLogits = m_teacher->forward(teacherImages).to(torch::kFloat32).clone();
-        }
-        const auto outcome = m_optimization->accumulate(images, targets, labels, teacherLogits);
-        if (!outcome.finite) {
-            m_optimization->discardGradients();
-            finished = finish(RunOutcome::Diverged,
-                              "the training loss became " + exact(outcome.loss) + " at epoch " + std::to_string(epoch)
-                                  + ", step " + std::to_string(m_position.step)
-                                  + "; the run stopped and its last checkpoint is kept. Try a lower learning rate.");
+        if (groupStart)
+            groupStartPosition = m_position;
+        bool stepping = false;
+        double learningRate = 0.0;
+        try {
+            // Inside: the loader's workers allocate the batch, and may run out of memory too.
+            const auto batch = m_trainLoader->next();
+            if (!batch)
+                break;
+            const auto seed = batchSeed(m_config.seed, epoch, batchIndex);
+            torch::manual_seed(seed);
+            std::mt19937_64 mixing(seed);
+            auto images = batch->images.to(m_device, /*non_blocking=*/true);
+            const auto labels = batch->labels.to(m_device, /*non_blocking=*/true);
+            const auto targets = mixBatch(images, labels, classes, m_config.mixup, m_config.cutmix, 0.5,
+                                          m_config.labelSmoothing, mixing);
+            const auto teacherLogits = m_teacher ? teacherPredictions(images) : torch::Tensor();
+            const auto outcome = m_optimization->accumulate(images, targets, labels, teacherLogits);
+            if (!outcome.finite) {
+                m_optimization->discardGradients();
+                finished = finish(RunOutcome::Diverged,
+                                  "the training loss became " + exact(outcome.loss) + " at epoch " + std::to_string(epoch)
+                                      + ", step " + std::to_string(m_position.step)
+                                      + "; the run stopped and its last checkpoint is kept. Try a lower learning rate.");
+                return false;
+            }
+            m_position.epochLossSum += outcome.loss * static_cast<double>(batch->samples.size());
+            m_position.epochCorrect += outcome.correct;
+            m_position.epochSeen += static_cast<std::int64_t>(batch->samples.size());
+            ++m_position.epochBatches;
+            reportLossSum += outcome.loss;
+            ++reportBatches;
+            reportImages += static_cast<std::int64_t>(batch->samples.size());
+            if ((batchIndex + 1) % static_cast<std::size_t>(m_config.accumulation) != 0)
+                continue;
+
+            learningRate = m_schedule.at(m_position.step);
+            stepping = true;
+            if (m_optimization->step(learningRate).skipped)
+                ++m_position.skippedSteps;
+        } catch (const std::exception& error) {
+            if (!isOutOfMemory(error))
+                throw;
+            // The group's batches are done again on resume: their sums go with them.
+            m_position = groupStartPosition;
+            finished = outOfMemory(error, stepping);
             return false;
         }
-        m_position.epochLossSum += outcome.loss;
-        m_position.epochCorrect += outcome.correct;
-        m_position.epochSeen += static_cast<std::int64_t>(batch->samples.size());
-        ++m_position.epochBatches;
-        reportLossSum += outcome.loss;
-        ++reportBatches;
-        reportImages += static_cast<std::int64_t>(batch->samples.size());
-        if ((batchIndex + 1) % static_cast<std::size_t>(m_config.accumulation) != 0)
-            continue;
-
-        const double learningRate = m_schedule.at(m_position.step);
-        m_optimization->step(learningRate);
         ++m_position.step;
         m_position.batch = batchIndex + 1;
         if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed) {
@@ -496,8 +566,11 @@ bool Run::trainEpoch(RunFinished& finished)
                 report.etaSeconds = perStep * static_cast<double>(remainingSteps)
                     + m_lastEvaluationSeconds * static_cast<double>(remainingEpochs);
             }
-            m_metrics.push_back({"step", epoch, m_position.step, report.elapsedSeconds, learningRate, report.loss,
-                                 report.imagesPerSecond, kNaN, kNaN, kNaN, kNaN});
+            MetricsRow row{"step", epoch, m_position.step, report.elapsedSeconds, learningRate, report.loss,
+                           report.imagesPerSecond, kNaN, kNaN, kNaN, kNaN};
+            row.skippedSteps = m_position.skippedSteps;
+            row.lossScale = m_optimization->lossScale().value_or(kNaN);
+            m_metrics.push_back(row);
             reportLossSum = 0.0;
             reportBatches = reportImages = 0;
             if (m_callbacks.onStep)
@@ -513,7 +586,7 @@ void Run::endEpoch()
     const auto evaluationStart = Clock::now();
     EvaluateOptions options;
     options.batchSize = std::max<std::int64_t>(m_config.batchSize, 64);
-    options.bfloat16 = m_bfloat16;
+    options.precision = m_precision;
     options.device = m_device;
     options.workers = m_config.workers;
     const auto& samples = m_data->validationSamples().empty() ? m_data->trainSamples() : m_data->validationSamples();
@@ -525,7 +598,7 @@ void Run::endEpoch()
     EpochReport report;
     report.epoch = epoch;
     report.step = m_position.step;
-    report.trainLoss = m_position.epochLossSum / static_cast<double>(std::max<std::int64_t>(1, m_position.epochBatches));
+    report.trainLoss = m_position.epochLossSum / static_cast<double>(std::max<std::int64_t>(1, m_position.epochSeen));
     report.trainAccuracy = static_cast<double>(m_position.epochCorrect)
         / static_cast<double>(std::max<std::int64_t>(1, m_position.epochSeen));
     report.validationLoss = evaluation.loss;
@@ -534,9 +607,11 @@ void Run::endEpoch()
     report.learningRate = m_schedule.at(std::max<std::int64_t>(0, m_position.step - 1));
     report.elapsedSeconds = m_startTrainSeconds + sessionSeconds();
     report.best = evaluation.top1 > m_position.bestTop1;
-    m_metrics.push_back({"epoch", epoch, m_position.step, report.elapsedSeconds, report.learningRate, report.trainLoss,
-                         kNaN, report.trainAccuracy, report.validationLoss, report.validationTop1,
-                         report.validationTop5});
+    MetricsRow row{"epoch", epoch, m_position.step, report.elapsedSeconds, report.learningRate, report.trainLoss,
+                   kNaN, report.trainAccuracy, report.validationLoss, report.validationTop1, report.validationTop5};
+    row.skippedSteps = m_position.skippedSteps;
+    row.lossScale = m_optimization->lossScale().value_or(kNaN);
+    m_metrics.push_back(row);
 
     m_position.epoch = epoch + 1;
     m_position.batch = 0;
@@ -626,10 +701,24 @@ RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCall
     auto config = TrainConfig::fromJson(folder.readConfig().value("train", nlohmann::json::object()));
     if (options.maxMinutes)
         config.maxMinutes = *options.maxMinutes;
+    const auto previousBatchSize = config.batchSize;
+    if (options.batchSize || options.accumulation) {
+        const auto effective = config.batchSize * config.accumulation;
+        const auto batch = options.batchSize.value_or(config.batchSize);
+        const auto accumulation = options.accumulation.value_or(
+            static_cast<int>(batch > 0 && effective % batch == 0 ? effective / batch : 0));
+        if (batch < 1 || accumulation < 1 || batch * accumulation != effective)
+            throw ConfigError("the run steps on batches of " + std::to_string(effective) + " images ("
+                              + std::to_string(config.batchSize) + " x " + std::to_string(config.accumulation)
+                              + "); a resumed run keeps that: choose --batch and --accumulate whose product is "
+                              + std::to_string(effective));
+        config.batchSize = batch;
+        config.accumulation = accumulation;
+    }
     config.validate();
     return recordingFailures(folder, [&] {
         Run run(config, folder, callbacks, control);
-        run.prepareResumed();
+        run.prepareResumed(previousBatchSize);
         return run.train();
     });
 }

@@ -19,6 +19,11 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
 struct ResumeOptions {
     /// Replaces the run's time limit for this session (0: none).
     std::optional<double> maxMinutes;
+    /// Continues at another batch size (after running out of memory, say). With `accumulation`
+    /// the product must stay the run's effective batch, so the schedule and the data order stay
+    /// the same; the run's config then keeps the new values.
+    std::optional<std::int64_t> batchSize;
+    std::optional<int> accumulation;
 };
 
 /// Continues the run in `runDirectory` from its last checkpoint (resume.safetensors) with the

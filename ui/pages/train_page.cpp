@@ -36,6 +36,7 @@ QString outcomeText(RunOutcome outcome)
     case RunOutcome::Stopped: return TrainPage::tr("Stopped; the last checkpoint is kept and the run can be resumed");
     case RunOutcome::TimeLimit: return TrainPage::tr("Time limit reached; the run can be resumed");
     case RunOutcome::Diverged: return TrainPage::tr("Stopped: the loss became infinite or NaN. Try a lower learning rate.");
+    case RunOutcome::OutOfMemory: return TrainPage::tr("Out of memory; the run can be resumed with a smaller batch");
     case RunOutcome::Failed: return TrainPage::tr("Failed");
     }
     return {};
