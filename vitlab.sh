@@ -13,6 +13,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=cmake/torch-wheel.sh
+source "$ROOT/cmake/torch-wheel.sh"
 VITLAB_LIBTORCH="${VITLAB_LIBTORCH:-debian}"
 case "$VITLAB_LIBTORCH" in
   debian) default_build_dir="$ROOT/build" ;;
@@ -73,35 +75,19 @@ install_pip_libtorch() {
   "$TORCH_VENV/bin/python" -m pip install -q -r "$ROOT/cmake/libtorch-pip.txt"
 }
 
-# CMake arguments for the LibTorch that VITLAB_LIBTORCH names. Its own libc10 and libtorch are
-# named outright: TorchConfig's find_library would otherwise take Debian's 1.13 where both are
-# installed (the program then aborts at start). For the wheel, its NVIDIA libraries come first at
-# link time (the CUDA toolkit's older NCCL lacks symbols the wheel needs), and the C++ ABI is the
-# wheel's own.
+# CMake arguments for the LibTorch that VITLAB_LIBTORCH names (the wheel's: cmake/torch-wheel.sh).
 torch_cmake_arguments() {
   local lib
   case "$VITLAB_LIBTORCH" in
     debian) return ;;
     pip)
-      local facts
-      facts="$("$TORCH_VENV/bin/python" - <<'PY'
-import glob, os, torch
-site = os.path.dirname(os.path.dirname(torch.__file__))
-print(torch.utils.cmake_prefix_path)
-print(os.path.join(os.path.dirname(torch.__file__), "lib"))
-print(int(torch._C._GLIBCXX_USE_CXX11_ABI))
-print(":".join(sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib")))))
-PY
-)"
-      local prefix abi nvidia
-      { read -r prefix; read -r lib; read -r abi; read -r nvidia; } <<<"$facts"
-      if [[ "$abi" != 1 ]]; then
+      local arguments
+      arguments="$(torch_wheel_cmake_arguments "$TORCH_VENV/bin/python")"
+      if ! grep -q -- '-DVITLAB_TORCH_CXX11_ABI=1' <<<"$arguments"; then
         echo "error: this torch wheel uses the old C++ ABI; Debian's Qt and OpenCV need the new one" >&2
         exit 1
       fi
-      printf '%s\n' "-DCMAKE_PREFIX_PATH=$prefix" "-DVITLAB_TORCH_CXX11_ABI=$abi"
-      [[ -n "$nvidia" ]] && printf '%s\n' "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$nvidia" \
-        "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$nvidia"
+      printf '%s\n' "$arguments"
       ;;
     *)
       lib="$VITLAB_LIBTORCH/lib"
@@ -109,10 +95,9 @@ PY
         echo "error: VITLAB_LIBTORCH=$VITLAB_LIBTORCH: debian, pip, or a LibTorch folder (no $lib/libtorch.so)" >&2
         exit 2
       fi
-      printf '%s\n' "-DCMAKE_PREFIX_PATH=$VITLAB_LIBTORCH"
+      printf '%s\n' "-DCMAKE_PREFIX_PATH=$VITLAB_LIBTORCH" "-Dc10_LIBRARY=$lib/libc10.so" "-DTORCH_LIBRARY=$lib/libtorch.so"
       ;;
   esac
-  printf '%s\n' "-Dc10_LIBRARY=$lib/libc10.so" "-DTORCH_LIBRARY=$lib/libtorch.so"
 }
 
 build() {
