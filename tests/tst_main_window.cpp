@@ -1,16 +1,19 @@
 #include "core/facade/engine.h"
 #include "ui/main_window.h"
 #include "ui/pages/data_page.h"
+#include "ui/pages/model_page.h"
 #include "ui/pages/train_page.h"
 #include "ui/widgets/training_charts.h"
 
 #include <QAction>
+#include <QComboBox>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSettings>
 #include <QStackedWidget>
+#include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QtTest>
 #include "ui/plot.h"
@@ -31,6 +34,42 @@ private Q_SLOTS:
     }
 
     void init() { QSettings().clear(); }
+
+    // On a machine with GPUs the Model page offers each by name and memory, and float16; the
+    // run is configured for the one picked. (This machine's runtime, with two GPUs added.)
+    void modelPageListsEachGpu()
+    {
+        auto runtime = m_runtime;
+        runtime.cudaAvailable = true;
+        runtime.cudaUnavailableReason.clear();
+        runtime.cudaDevices = {{0, "NVIDIA H200", 150'000'000'000, 9, 0}, {1, "Tesla T4", 16'000'000'000, 7, 5}};
+        vitlab::ui::ModelPage page(runtime);
+        auto* device = page.deviceBox();
+        QCOMPARE(device->count(), 4);
+        QCOMPARE(device->itemText(2), QStringLiteral("GPU 0: NVIDIA H200, 139.7 GiB, compute capability 9.0"));
+        QCOMPARE(device->itemText(3), QStringLiteral("GPU 1: Tesla T4, 14.9 GiB, compute capability 7.5"));
+        device->setCurrentIndex(3);
+        QCOMPARE(page.trainConfig().device, std::string("cuda:1"));
+        auto* precision = page.findChild<QComboBox*>(QStringLiteral("precisionBox"));
+        const int fp16 = precision->findData(QStringLiteral("fp16"));
+        QVERIFY(fp16 >= 0);
+        QVERIFY(qobject_cast<QStandardItemModel*>(precision->model())->item(fp16)->isEnabled());
+        precision->setCurrentIndex(fp16);
+        QCOMPARE(page.trainConfig().precision, vitlab::Precision::Float16);
+
+        // Without CUDA: one disabled CUDA entry saying why, and no float16.
+        vitlab::RuntimeInfo cpuOnly = m_runtime;
+        cpuOnly.cudaAvailable = false;
+        cpuOnly.cudaDevices.clear();
+        cpuOnly.cudaUnavailableReason = "no CUDA device visible";
+        vitlab::ui::ModelPage cpuPage(cpuOnly);
+        QCOMPARE(cpuPage.deviceBox()->count(), 3);
+        auto* cpuItems = qobject_cast<QStandardItemModel*>(cpuPage.deviceBox()->model());
+        QVERIFY(!cpuItems->item(2)->isEnabled());
+        QVERIFY(cpuItems->item(2)->toolTip().contains(QStringLiteral("no CUDA device visible")));
+        auto* cpuPrecision = cpuPage.findChild<QComboBox*>(QStringLiteral("precisionBox"));
+        QVERIFY(!qobject_cast<QStandardItemModel*>(cpuPrecision->model())->item(cpuPrecision->findData(QStringLiteral("fp16")))->isEnabled());
+    }
 
     void hasEveryPageInOrder()
     {

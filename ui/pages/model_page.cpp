@@ -139,19 +139,33 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
 
     m_device->addItem(tr("Automatic"), QStringLiteral("auto"));
     m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
-    m_device->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
-    if (!runtime.cudaAvailable) {
-        // Shown but disabled, with the reason, so nobody hunts for a setting that cannot work.
-        auto* items = qobject_cast<QStandardItemModel*>(m_device->model());
-        items->item(2)->setEnabled(false);
-        const QString reason = tr("CUDA is unavailable: %1").arg(QString::fromStdString(runtime.cudaUnavailableReason));
-        items->item(2)->setToolTip(reason);
-        m_device->setToolTip(reason);
+    // One entry per GPU, with its name and memory, so a machine with several can pick one.
+    for (const auto& gpu : runtime.cudaDevices)
+        m_device->addItem(tr("GPU %1: %2").arg(gpu.index).arg(QString::fromStdString(describeCudaDevice(gpu))),
+                          QStringLiteral("cuda:%1").arg(gpu.index));
+    if (runtime.cudaDevices.empty()) {
+        m_device->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
+        if (!runtime.cudaAvailable) {
+            // Shown but disabled, with the reason, so nobody hunts for a setting that cannot work.
+            auto* items = qobject_cast<QStandardItemModel*>(m_device->model());
+            items->item(2)->setEnabled(false);
+            const QString reason = tr("CUDA is unavailable: %1").arg(QString::fromStdString(runtime.cudaUnavailableReason));
+            items->item(2)->setToolTip(reason);
+            m_device->setToolTip(reason);
+        }
     }
     m_precision->addItem(tr("Automatic"), QStringLiteral("auto"));
     m_precision->addItem(tr("32-bit float"), QStringLiteral("fp32"));
     m_precision->addItem(tr("bfloat16 mixed"), QStringLiteral("bf16"));
-    m_precision->setToolTip(tr("bfloat16 autocast is faster on recent CPUs and GPUs; 32-bit is the safe choice"));
+    m_precision->addItem(tr("float16 mixed, loss scaled"), QStringLiteral("fp16"));
+    m_precision->setToolTip(tr("Automatic: bfloat16 on GPUs from compute capability 8.0 and CPUs that run it natively, "
+                               "float16 with loss scaling on older GPUs, else 32-bit"));
+    if (!runtime.cudaAvailable) {
+        // On the CPU float16 is emulated (many times slower than 32-bit): a GPU's choice.
+        auto* items = qobject_cast<QStandardItemModel*>(m_precision->model());
+        items->item(3)->setEnabled(false);
+        items->item(3)->setToolTip(tr("float16 is for GPUs; on this CPU it would be emulated"));
+    }
 
     // --- layout
     auto* modelBox = new QGroupBox(tr("Model"), this);
