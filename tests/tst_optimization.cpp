@@ -4,6 +4,7 @@
 #include "core/errors.h"
 #include "core/models/registry.h"
 #include "core/torch_compat.h"
+#include "core/runtime.h"
 #include "core/train/loss_scaler.h"
 #include "core/train/optimization.h"
 #include "core/train/train_config.h"
@@ -108,6 +109,32 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(FormatError, scaler.restore(0.0, 0));
         options.backoffFactor = 1.5;
         QVERIFY_THROWS_EXCEPTION(ConfigError, DynamicLossScaler{options});
+    }
+
+    // Precision by device: CUDA's "auto" follows the compute capability (asked of the visible
+    // devices; without any, bfloat16); float16 on the CPU needs LibTorch 2.x. TF32 is a switch
+    // of LibTorch's global context for CUDA's float32 products, on or off as asked.
+    void precisionFollowsTheDevice()
+    {
+        QCOMPARE(resolvePrecision(Precision::Float32, torch::Device(torch::kCUDA, 0)).name(), std::string("fp32"));
+        QCOMPARE(resolvePrecision(Precision::Float16, torch::Device(torch::kCUDA, 0)).name(), std::string("fp16"));
+        QVERIFY(resolvePrecision(Precision::Float16, torch::Device(torch::kCUDA, 0)).scalesLoss());
+        QVERIFY(!resolvePrecision(Precision::BFloat16, torch::kCPU).scalesLoss());
+        if (cudaDevices().empty())
+            QCOMPARE(resolvePrecision(Precision::Auto, torch::Device(torch::kCUDA, 0)).name(), std::string("bf16"));
+        if (compat::kCpuAutocastsToHalf) {
+            QCOMPARE(resolvePrecision(Precision::Float16, torch::kCPU).name(), std::string("fp16"));
+        } else {
+            QVERIFY_THROWS_EXCEPTION(ConfigError, resolvePrecision(Precision::Float16, torch::kCPU));
+            // A model trained in float16 on a GPU still predicts here, in the CPU's own precision.
+            QCOMPARE(inferencePrecision(Precision::Float16, torch::kCPU).dtype,
+                     resolvePrecision(Precision::Auto, torch::kCPU).dtype);
+        }
+        for (const bool allowed : {true, false}) {
+            allowTf32(allowed);
+            QCOMPARE(at::globalContext().allowTF32CuBLAS(), allowed);
+            QCOMPARE(at::globalContext().allowTF32CuDNN(), allowed);
+        }
     }
 
     // A step whose gradients are not finite leaves the weights and AdamW's moments as they were,
@@ -246,12 +273,15 @@ private Q_SLOTS:
         config.model = "deit_tiny_distilled_patch16_224";
         config.epochs = 7;
         config.learningRate = 3e-4;
-        config.precision = Precision::BFloat16;
+        config.precision = Precision::Float16;
+        config.tf32 = true;
         config.classWeights = true;
         config.seed = 42;
         const auto restored = TrainConfig::fromJson(nlohmann::json::parse(config.toJson().dump()));
         QCOMPARE(restored.toJson(), config.toJson());
-        QCOMPARE(restored.precision, Precision::BFloat16);
+        QCOMPARE(restored.precision, Precision::Float16);
+        QVERIFY(restored.tf32);
+        QCOMPARE(parsePrecision("bfloat16"), Precision::BFloat16);
         QVERIFY_THROWS_EXCEPTION(ConfigError, TrainConfig::fromJson(nlohmann::json::parse(R"({"epochs": "ten"})")));
         QVERIFY_THROWS_EXCEPTION(ConfigError, parsePrecision("fp8"));
         TrainConfig bad;

@@ -443,8 +443,11 @@ RunFinished Run::outOfMemory(const std::exception& error, bool duringStep)
         saveCheckpoint();
     const auto batch = m_config.batchSize;
     const auto smaller = std::max<std::int64_t>(1, batch / 2);
-    std::string advice = "resume with a smaller batch: vitlab-cli train --resume " + m_folder.directory().string()
-        + " --batch " + std::to_string(smaller);
+    std::error_code ignored;
+    const bool resumable = std::filesystem::exists(m_folder.resumeStatePath(), ignored);
+    std::string advice = resumable ? "resume with a smaller batch: vitlab-cli train --resume " + m_folder.directory().string()
+                                         + " --batch " + std::to_string(smaller)
+                                   : "there is no checkpoint yet: train again with --batch " + std::to_string(smaller);
     if (smaller * 2 == batch)
         advice += " --accumulate " + std::to_string(m_config.accumulation * 2) + " (the same effective batch of "
             + std::to_string(batch * m_config.accumulation) + ")";
@@ -453,7 +456,8 @@ RunFinished Run::outOfMemory(const std::exception& error, bool duringStep)
     return finish(RunOutcome::OutOfMemory,
                   "out of memory on " + m_device.str() + " at batch size " + std::to_string(batch) + " (step "
                       + std::to_string(m_position.step) + "): " + what + ". "
-                      + (duringStep ? "The checkpoint before this step is kept; " : "The run is saved; ") + advice);
+                      + (!resumable ? "" : duringStep ? "The checkpoint before this step is kept; " : "The run is saved; ")
+                      + advice);
 }
 
 bool Run::trainEpoch(RunFinished& finished)
