@@ -6,6 +6,7 @@
 #include "ui/widgets/training_charts.h"
 
 #include <QAction>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
 #include <QListWidget>
@@ -56,6 +57,11 @@ private Q_SLOTS:
         QVERIFY(qobject_cast<QStandardItemModel*>(precision->model())->item(fp16)->isEnabled());
         precision->setCurrentIndex(fp16);
         QCOMPARE(page.trainConfig().precision, vitlab::Precision::Float16);
+        auto* tf32 = page.findChild<QCheckBox*>(QStringLiteral("tf32Box"));
+        QVERIFY(tf32->isEnabled());
+        QVERIFY(!page.trainConfig().tf32);
+        tf32->setChecked(true);
+        QVERIFY(page.trainConfig().tf32);
 
         // Without CUDA: one disabled CUDA entry saying why, and no float16.
         vitlab::RuntimeInfo cpuOnly = m_runtime;
@@ -69,6 +75,7 @@ private Q_SLOTS:
         QVERIFY(cpuItems->item(2)->toolTip().contains(QStringLiteral("no CUDA device visible")));
         auto* cpuPrecision = cpuPage.findChild<QComboBox*>(QStringLiteral("precisionBox"));
         QVERIFY(!qobject_cast<QStandardItemModel*>(cpuPrecision->model())->item(cpuPrecision->findData(QStringLiteral("fp16")))->isEnabled());
+        QVERIFY(!cpuPage.findChild<QCheckBox*>(QStringLiteral("tf32Box"))->isEnabled());
     }
 
     void hasEveryPageInOrder()

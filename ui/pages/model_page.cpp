@@ -72,6 +72,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_freezeBlocks(new QSpinBox(this))
     , m_device(new QComboBox(this))
     , m_precision(new QComboBox(this))
+    , m_tf32(new QCheckBox(tr("TF32 for 32-bit products on the GPU"), this))
 {
     m_family->setObjectName(QStringLiteral("familyBox"));
     m_size->setObjectName(QStringLiteral("modelBox"));
@@ -85,6 +86,9 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_freeze->setObjectName(QStringLiteral("freezeBox"));
     m_device->setObjectName(QStringLiteral("deviceBox"));
     m_precision->setObjectName(QStringLiteral("precisionBox"));
+    m_tf32->setObjectName(QStringLiteral("tf32Box"));
+    m_tf32->setToolTip(tr("Faster 32-bit training on GPUs from Ampere on, with products rounded to 10 bits"));
+    m_tf32->setEnabled(runtime.cudaAvailable);
 
     QStringList families;
     for (const auto& m : m_models) {
@@ -203,6 +207,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     auto* runForm = new QFormLayout(runBox);
     runForm->addRow(tr("Device:"), m_device);
     runForm->addRow(tr("Precision:"), m_precision);
+    runForm->addRow(QString(), m_tf32);
     if (!runtime.cudaAvailable) {
         auto* cudaNote = new QLabel(tr("The CUDA GPU choice is disabled: %1")
                                         .arg(QString::fromStdString(runtime.cudaUnavailableReason)), this);
@@ -276,6 +281,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     for (QComboBox* box : {m_freeze, m_device, m_precision})
         connect(box, &QComboBox::currentIndexChanged, this, &ModelPage::settingsChanged);
     connect(m_weights, &QLineEdit::textChanged, this, &ModelPage::settingsChanged);
+    connect(m_tf32, &QCheckBox::toggled, this, &ModelPage::settingsChanged);
 
     m_suggestion->setText(tr("Open a dataset on the Data page and settings that suit it are proposed here."));
     m_useSuggestion->setEnabled(false);
@@ -414,6 +420,7 @@ TrainConfig ModelPage::trainConfig(TrainConfig base) const
     base.dropPath = m_dropPath->value();
     base.horizontalFlip = m_flip->isChecked();
     base.classWeights = m_classWeights->isChecked();
+    base.tf32 = m_tf32->isEnabled() && m_tf32->isChecked();
     base.weights = m_weights->text().trimmed().toStdString();
     const QString freeze = m_freeze->currentData().toString();
     base.freeze = freeze == QLatin1String("blocks") ? std::to_string(m_freezeBlocks->value()) : freeze.toStdString();

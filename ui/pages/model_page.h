@@ -73,6 +73,7 @@ private:
     QSpinBox* m_freezeBlocks = nullptr;
     QComboBox* m_device = nullptr;
     QComboBox* m_precision = nullptr;
+    QCheckBox* m_tf32 = nullptr;
     facade::SuggestedSettings m_suggested;
     bool m_hasSuggestion = false;
     std::int64_t m_classes = 10;
