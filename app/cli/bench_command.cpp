@@ -7,7 +7,7 @@
 #include "core/data/loader.h"
 #include "core/models/registry.h"
 #include "core/train/execution.h"
-#include "core/train/optimization.h"
+#include "core/train/step_timing.h"
 
 #include <nlohmann/json.hpp>
 
@@ -119,28 +119,7 @@ int runBenchTrain(const BenchTrainOptions& options)
         spec = withImageSize(spec, options.imageSize, options.imageSize);
     const auto device = resolveDevice(options.device);
     const auto precision = resolvePrecision(parsePrecision(options.precision), device);
-    torch::manual_seed(0);
-    auto model = createModel(spec);
-    model->to(device);
-    OptimizationOptions optimizationOptions;
-    optimizationOptions.precision = precision;
-    optimizationOptions.device = device;
-    optimizationOptions.clipGradNorm = 1.0;
-    Optimization optimization(model, optimizationOptions);
-    const auto classes = std::max<std::int64_t>(model->numClasses(), 1);
-    const auto images = torch::randn({options.batch, spec.input.channels, spec.input.size[0], spec.input.size[1]}).to(device);
-    const auto labels = torch::randint(classes, {options.batch}, torch::kInt64).to(device);
-    const auto targets = torch::one_hot(labels, classes).to(torch::kFloat32);
-    const auto step = [&] {
-        optimization.accumulate(images, targets, labels);
-        optimization.step(1e-4);
-    };
-    for (int i = 0; i < 2; ++i)
-        step();
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < options.steps; ++i)
-        step();
-    const double seconds = secondsSince(start);
+    const double seconds = secondsOfTrainingSteps(spec, options.batch, options.steps, precision, device);
     const double rate = static_cast<double>(options.batch * options.steps) / seconds;
     if (options.json)
         std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},

@@ -21,6 +21,7 @@
 #include "core/torch_compat.h"
 #include "core/train/execution.h"
 #include "core/train/optimization.h"
+#include "core/train/step_timing.h"
 
 #include <nlohmann/json.hpp>
 
@@ -325,29 +326,8 @@ void measureThroughput(const Options& options, const torch::Device& device)
 {
     const auto precision = resolvePrecision(Precision::Auto, device);
     for (const auto& name : options.throughputModels) {
-        const auto spec = ModelRegistry::instance().model(name);
-        torch::manual_seed(0);
-        auto model = createModel(spec);
-        model->to(device);
-        OptimizationOptions optimizationOptions;
-        optimizationOptions.precision = precision;
-        optimizationOptions.device = device;
-        optimizationOptions.clipGradNorm = 1.0;
-        Optimization optimization(model, optimizationOptions);
-        const auto classes = std::max<std::int64_t>(model->numClasses(), 1);
-        const auto images = randomImages(spec, options.throughputBatch).to(device);
-        const auto labels = torch::randint(classes, {options.throughputBatch}, torch::kInt64).to(device);
-        const auto targets = torch::one_hot(labels, classes).to(torch::kFloat32);
-        const auto step = [&] {
-            optimization.accumulate(images, targets, labels); // reads the loss: one synchronisation per step
-            optimization.step(1e-4);
-        };
-        for (int i = 0; i < 3; ++i)
-            step();
-        const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < options.throughputSteps; ++i)
-            step();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double seconds = secondsOfTrainingSteps(ModelRegistry::instance().model(name), options.throughputBatch,
+                                                      options.throughputSteps, precision, device);
         report({{"check", "throughput"},
                 {"model", name},
                 {"batch", options.throughputBatch},

@@ -500,9 +500,8 @@ bool Run::trainEpoch(RunFinished& finished)
                                       + "; resume to continue");
                 return false;
             }
-        }
-        if (groupStart)
             groupStartPosition = m_position;
+        }
         bool stepping = false;
         double learningRate = 0.0;
         try {
