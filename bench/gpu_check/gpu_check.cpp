@@ -202,6 +202,11 @@ void checkTraining(const Options& options, const torch::Device& device)
             report({{"check", "train"}, {"precision", name}, {"skipped", "CPU autocast to float16 needs LibTorch 2.x"}}, true);
             continue;
         }
+        if (!device.is_cuda() && dtype == at::kBFloat16 && !cpuHasNativeBfloat16()) {
+            // About 90x slower than float32 on AVX2-only CPUs: the check would take minutes there.
+            report({{"check", "train"}, {"precision", name}, {"skipped", "bfloat16 is emulated on this CPU"}}, true);
+            continue;
+        }
         torch::manual_seed(1);
         auto model = createModel(spec);
         model->to(device);
