@@ -32,6 +32,7 @@ PACKAGES=(
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-pthread
   libopencv-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev
+  libcurl4-openssl-dev libssl-dev python3-venv
   dataset-fashion-mnist
   xvfb xauth
   python3-torch python3-torchvision
@@ -42,9 +43,8 @@ FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 install_dependencies() {
-  local missing=() extra=()
-  [[ "$VITLAB_LIBTORCH" == pip ]] && extra+=(python3-venv)
-  for package in "${PACKAGES[@]}" "${extra[@]}" "$@"; do
+  local missing=()
+  for package in "${PACKAGES[@]}" "$@"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$package")
     fi

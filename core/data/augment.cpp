@@ -10,6 +10,18 @@ namespace vitlab {
 
 namespace {
 
+/// OpenCV's resize for `from` pixels to `to`: areas averaged when shrinking, else the options'.
+int resizeFlag(const AugmentOptions& options, int from, int to)
+{
+    if (to < from)
+        return cv::INTER_AREA;
+    if (options.interpolation == "bicubic")
+        return cv::INTER_CUBIC;
+    if (options.interpolation == "bilinear")
+        return cv::INTER_LINEAR;
+    throw ConfigError("unknown interpolation \"" + options.interpolation + "\" (bilinear or bicubic)");
+}
+
 double uniform(std::mt19937_64& generator, double low, double high)
 {
     return std::uniform_real_distribution<double>(low, high)(generator);
@@ -194,7 +206,7 @@ void augmentForTrainingInto(const std::uint8_t* image, std::int64_t side, std::i
     const cv::Rect box = randomCropBox(source.cols, source.rows, options, generator);
     const int out = static_cast<int>(options.outputSize);
     cv::Mat view;
-    cv::resize(source(box), view, {out, out}, 0, 0, cv::INTER_LINEAR);
+    cv::resize(source(box), view, {out, out}, 0, 0, resizeFlag(options, box.width, out));
     if (options.horizontalFlip && uniform(generator, 0.0, 1.0) < 0.5)
         cv::flip(view, view, 1);
     const double level = std::clamp(options.randAugmentMagnitude, 0, 30) / 30.0;
@@ -218,7 +230,7 @@ void prepareForEvaluationInto(const std::uint8_t* image, std::int64_t side, std:
     const int out = static_cast<int>(options.outputSize);
     const int resized = std::max(out, static_cast<int>(std::floor(out / options.cropPct)));
     cv::Mat scaled;
-    cv::resize(source, scaled, {resized, resized}, 0, 0, resized < side ? cv::INTER_AREA : cv::INTER_LINEAR);
+    cv::resize(source, scaled, {resized, resized}, 0, 0, resizeFlag(options, static_cast<int>(side), resized));
     const int offset = (resized - out) / 2;
     normaliseInto(scaled(cv::Rect(offset, offset, out, out)), options, destination);
 }

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace vitlab {
 
@@ -24,6 +25,9 @@ struct AugmentOptions {
     std::array<double, 3> std{0.5, 0.5, 0.5};
     /// Evaluation: the centre `outputSize` square of the image resized to outputSize / cropPct.
     double cropPct = 1.0;
+    /// Enlarging: "bilinear" or "bicubic" (the weights' own, from timm). Shrinking always averages
+    /// pixel areas, as an antialiased resize does.
+    std::string interpolation = "bilinear";
 };
 
 /// The generator for one sample of one epoch: independent of which thread draws it.

@@ -61,6 +61,7 @@ InputConfig inputFromArgs(const nlohmann::json& args, std::array<double, 3> mean
     }
     input.size = {height, width};
     input.cropPct = std::max(height, width) >= 128 ? 0.9 : 1.0;
+    input.interpolation = std::max(height, width) >= 128 ? "bicubic" : "bilinear";
     return input;
 }
 
@@ -174,13 +175,15 @@ ModelSpec specFromConfig(const nlohmann::json& config)
         mean = readTriple(*it, "mean");
     if (const auto it = config.find("std"); it != config.end())
         std = readTriple(*it, "std");
-    for (const char* key : {"family", "timm_class", "mean", "std", "name", "architecture", "crop_pct"})
+    for (const char* key : {"family", "timm_class", "mean", "std", "name", "architecture", "crop_pct", "interpolation"})
         spec.args.erase(key);
     spec.name = config.value("name", std::string{});
     spec.architecture = config.value("architecture", spec.architecture);
     spec.input = inputFromArgs(spec.args, mean, std);
     if (const auto it = config.find("crop_pct"); it != config.end() && it->is_number())
         spec.input.cropPct = it->get<double>();
+    if (const auto it = config.find("interpolation"); it != config.end() && it->is_string())
+        spec.input.interpolation = it->get<std::string>();
     spec.description = "built from a config";
     return spec;
 }
@@ -193,6 +196,7 @@ nlohmann::json specToConfig(const ModelSpec& spec)
     config["mean"] = spec.input.mean;
     config["std"] = spec.input.std;
     config["crop_pct"] = spec.input.cropPct;
+    config["interpolation"] = spec.input.interpolation;
     if (!spec.name.empty())
         config["name"] = spec.name;
     return config;

@@ -20,6 +20,8 @@ struct InputConfig {
     std::array<double, 3> std{0.229, 0.224, 0.225};
     /// Fraction of the resized image kept by the evaluation centre crop.
     double cropPct = 0.9;
+    /// How images are resized: "bicubic" (timm's choice at 224 px) or "bilinear" (small presets).
+    std::string interpolation = "bicubic";
 };
 
 inline constexpr std::array<double, 3> kImagenetMean{0.485, 0.456, 0.406};

@@ -26,6 +26,7 @@ AugmentOptions evaluationView(const ModelSpec& spec)
     view.mean = spec.input.mean;
     view.std = spec.input.std;
     view.cropPct = spec.input.cropPct;
+    view.interpolation = spec.input.interpolation;
     return view;
 }
 
