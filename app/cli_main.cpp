@@ -56,6 +56,7 @@ int main(int argc, char** argv)
         vitlab::cli::addEvalCommand(app),
         vitlab::cli::addPredictCommand(app),
         vitlab::cli::addExplainCommand(app),
+        vitlab::cli::addWeightsCommand(app),
         vitlab::cli::addBenchCommand(app),
     };
 

@@ -24,5 +24,6 @@ Command addTrainCommand(CLI::App& parent);
 Command addEvalCommand(CLI::App& parent);
 Command addPredictCommand(CLI::App& parent);
 Command addExplainCommand(CLI::App& parent);
+Command addWeightsCommand(CLI::App& parent);
 
 } // namespace vitlab::cli

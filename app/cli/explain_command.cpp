@@ -1,4 +1,5 @@
 #include "app/cli/commands.h"
+#include "app/cli/hub_weights.h"
 
 #include "core/attention/explain.h"
 #include "core/attention/overlay.h"
@@ -62,8 +63,11 @@ QueryToken parseToken(const std::string& name)
 
 int runExplain(const ExplainCliOptions& options)
 {
-    if (options.run.empty() == (options.model.empty() || options.weights.empty()))
-        throw ConfigError("give either --run DIR, or --model NAME with --weights FILE");
+    auto modelName = options.model;
+    if (modelName.empty() && options.weights.rfind("hub:", 0) == 0)
+        modelName = options.weights.substr(4, options.weights.find('.') - 4); // hub:NAME.TAG names its model
+    if (options.run.empty() == (modelName.empty() || options.weights.empty()))
+        throw ConfigError("give either --run DIR, or --model NAME with --weights FILE (or --weights hub:NAME.TAG)");
     ModelSpec spec;
     Classifier model;
     std::vector<std::string> classNames;
@@ -73,8 +77,11 @@ int runExplain(const ExplainCliOptions& options)
         model = run.model;
         classNames = run.classNames;
     } else {
-        spec = resolveModelSpec(options.model);
-        model = createModelWithWeights(spec, options.weights);
+        const auto weights = resolveWeights(options.weights, modelName);
+        spec = resolveModelSpec(modelName);
+        if (weights.pretrained)
+            spec = withPreprocessingOf(spec, *weights.pretrained);
+        model = createModelWithWeights(spec, weights.file);
         spec = withNumClasses(spec, model->numClasses());
     }
 
@@ -137,7 +144,7 @@ Command addExplainCommand(CLI::App& parent)
     auto* app = parent.add_subcommand("explain", "See where a model looks in an image; writes the overlay as a PNG");
     app->add_option("--run", options->run, "A run folder (its best weights)");
     app->add_option("--model", options->model, "A registry name or a JSON model config (with --weights)");
-    app->add_option("--weights", options->weights, "timm weights (.safetensors) for --model");
+    app->add_option("--weights", options->weights, kWeightsHelp);
     app->add_option("image", options->image, "The image file")->required();
     app->add_option("--out", options->out, "Where to write the overlay (.png)")->required();
     app->add_option("--method", options->method, "attention, rollout, relevance or gradcam")->capture_default_str();

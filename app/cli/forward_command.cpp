@@ -1,4 +1,5 @@
 #include "app/cli/commands.h"
+#include "app/cli/hub_weights.h"
 
 #include "core/attention/rollout.h"
 #include "core/errors.h"
@@ -32,10 +33,12 @@ int runForward(const ForwardOptions& options)
     if (images.dim() != 4)
         throw ShapeError("the tensor \"input\" in " + options.input + " must be (N, C, H, W)");
 
-    auto spec = resolveModelSpec(options.model);
+    auto modelName = options.model;
+    const auto weights = resolveWeights(options.weights, modelName);
+    auto spec = resolveModelSpec(modelName);
     spec = withImageSize(std::move(spec), images.size(2), images.size(3));
     spec = withInputChannels(std::move(spec), images.size(1));
-    auto model = createModelWithWeights(spec, options.weights);
+    auto model = createModelWithWeights(spec, weights.file);
     model->eval();
 
     auto* vit = dynamic_cast<VisionTransformerImpl*>(model.get());
@@ -68,7 +71,7 @@ Command addForwardCommand(CLI::App& parent)
     auto* app = parent.add_subcommand(
         "forward", "Run a model in eval mode on the tensor \"input\" (N, C, H, W) of a .safetensors file");
     app->add_option("--model", options->model, "A registry name or a JSON config file")->required();
-    app->add_option("--weights", options->weights, "Weights in timm's .safetensors layout")->required();
+    app->add_option("--weights", options->weights, kWeightsHelp)->required();
     app->add_option("--input", options->input, "A .safetensors file with a tensor named \"input\"")->required();
     app->add_option("--output", options->output, "Where to write \"logits\" (and the attention maps)")->required();
     app->add_flag("--attention", options->attention,

@@ -1,4 +1,7 @@
 #include "app/cli/commands.h"
+#include "app/cli/hub_weights.h"
+
+#include "core/hub/pretrained_files.h"
 
 #include "core/errors.h"
 #include "core/train/trainer.h"
@@ -170,6 +173,13 @@ int runTrain(TrainOptions& options, CLI::App& app)
         finished = resumeRun(options.resume, callbacks, control, resume);
     } else {
         options.config.precision = parsePrecision(options.precision);
+        if (hub::isHubWeights(options.config.weights)) {
+            // Downloaded (or found in the cache) before the run starts; the run records which.
+            std::string model = app.count("--model") > 0 ? options.config.model : std::string{};
+            const auto weights = resolveWeights(options.config.weights, model);
+            options.config.model = model;
+            options.config.weights = "hub:" + weights.pretrained->name();
+        }
         if (!options.out.empty())
             options.config.runsDirectory = options.out;
         finished = trainRun(options.config, callbacks, control);
@@ -214,7 +224,7 @@ Command addTrainCommand(CLI::App& parent)
     app->add_option("--precision", options->precision, "auto, fp32, bf16 or fp16 (fp16 scales the loss)")->capture_default_str();
     app->add_flag("--tf32", c.tf32, "TF32 for float32 matrix products on CUDA (faster, less exact)");
     app->add_option("--device", c.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-    app->add_option("--weights", c.weights, "timm weights (.safetensors) to start from");
+    app->add_option("--weights", c.weights, std::string(kWeightsHelp) + ", to start from");
     app->add_option("--freeze", c.freeze, "With --weights: head (train the head only), or N (freeze N blocks)")
         ->capture_default_str();
     app->add_option("--out", options->out, "Folder that receives the run folder (default: the shared runs folder)");

@@ -76,13 +76,6 @@ bool isCacheName(const std::string& text)
         && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-std::string megabytes(std::int64_t bytes)
-{
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
-    return text;
-}
-
 void initialiseCurl()
 {
     static std::once_flag once;
@@ -513,9 +506,9 @@ fs::path HubClient::download(const std::string& repository, const std::string& f
                 const auto space = fs::space(folder / "blobs", error);
                 if (!error && static_cast<std::int64_t>(space.available) < remote.size - resumeFrom)
                     throw HubError(HubError::Kind::DiskFull,
-                                   "no room for " + repository + "/" + file + " (" + megabytes(remote.size)
+                                   "no room for " + repository + "/" + file + " (" + formatBytes(remote.size)
                                        + ") in the cache " + m_settings.cache.string() + ": "
-                                       + megabytes(static_cast<std::int64_t>(space.available))
+                                       + formatBytes(static_cast<std::int64_t>(space.available))
                                        + " free. Free some space or point HF_HUB_CACHE elsewhere");
             }
             Response response;
@@ -547,12 +540,12 @@ fs::path HubClient::download(const std::string& repository, const std::string& f
             }
             if (state.cancelled)
                 throw HubError(HubError::Kind::Cancelled,
-                               "the download of " + repository + " was cancelled at " + megabytes(sink.received)
+                               "the download of " + repository + " was cancelled at " + formatBytes(sink.received)
                                    + "; the next download resumes there");
             if (sink.writeErrno == ENOSPC || sink.writeErrno == EDQUOT)
                 throw HubError(HubError::Kind::DiskFull, "the disk of the cache " + m_settings.cache.string()
-                                                             + " is full (" + megabytes(sink.received) + " of "
-                                                             + megabytes(remote.size)
+                                                             + " is full (" + formatBytes(sink.received) + " of "
+                                                             + formatBytes(remote.size)
                                                              + " written; kept, to resume once there is room)");
             if (sink.writeErrno)
                 throw IoError("cannot write " + incomplete.string() + ": " + systemMessage(sink.writeErrno));
@@ -570,7 +563,7 @@ fs::path HubClient::download(const std::string& repository, const std::string& f
                 if (cut)
                     throw HubError(HubError::Kind::Network,
                                    "the download of " + repository + "/" + file + " was cut at "
-                                       + megabytes(sink.received) + " of " + megabytes(remote.size) + " ("
+                                       + formatBytes(sink.received) + " of " + formatBytes(remote.size) + " ("
                                        + (*detail ? detail : curl_easy_strerror(code))
                                        + "); run it again to resume from there");
                 throwTransferError(code, remote.downloadUrl, detail);
@@ -600,6 +593,18 @@ fs::path HubClient::download(const std::string& repository, const std::string& f
     }
     linkSnapshot(blob, snapshot);
     return snapshot;
+}
+
+std::string formatBytes(std::int64_t bytes)
+{
+    if (bytes < 0)
+        return "size unknown";
+    char text[32];
+    if (bytes >= 1'000'000'000)
+        std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(bytes) / 1e9);
+    else
+        std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+    return text;
 }
 
 std::string sha256OfFile(const fs::path& file)

@@ -86,6 +86,9 @@ private:
     HubSettings m_settings;
 };
 
+/// Bytes for people: "23.0 MB", "1.23 GB", or "size unknown" for -1.
+std::string formatBytes(std::int64_t bytes);
+
 /// The SHA-256 of a file as 64 lowercase hex digits. Throws IoError.
 std::string sha256OfFile(const std::filesystem::path& file);
 

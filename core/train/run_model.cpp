@@ -3,6 +3,7 @@
 #include "core/data/dataset.h"
 #include "core/data/image_cache.h"
 #include "core/errors.h"
+#include "core/hub/pretrained_files.h"
 #include "core/models/weights.h"
 
 namespace vitlab {
@@ -16,6 +17,9 @@ ModelSpec runModelSpec(const TrainConfig& config, std::int64_t classes)
     // Always the run's rate, 0 included: Swin's own default (0.1, as timm) must not survive an
     // explicit --drop-path 0.
     spec.args["drop_path_rate"] = config.dropPath;
+    // Pretrained weights bring their own normalisation, crop and interpolation.
+    if (hub::isHubWeights(config.weights))
+        spec = withPreprocessingOf(spec, hub::requireCachedPretrainedFiles(config.weights, spec.name).described);
     return spec;
 }
 

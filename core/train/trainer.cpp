@@ -3,6 +3,7 @@
 #include "core/data/dataset.h"
 #include "core/data/loader.h"
 #include "core/errors.h"
+#include "core/hub/pretrained_files.h"
 #include "core/models/weights.h"
 #include "core/runtime.h"
 #include "core/torch_compat.h"
@@ -304,7 +305,10 @@ void Run::prepareNew()
     Classifier model;
     if (!m_config.weights.empty()) {
         WeightsReport report;
-        model = createModelWithWeights(m_spec, m_config.weights, {}, &report);
+        const auto file = hub::isHubWeights(m_config.weights)
+                            ? hub::requireCachedPretrainedFiles(m_config.weights, m_spec.name).weights
+                            : std::filesystem::path(m_config.weights);
+        model = createModelWithWeights(m_spec, file, {}, &report);
         message("loaded " + m_config.weights + ": " + report.summary());
     } else {
         model = createModel(m_spec);

@@ -164,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        chunk = 1 << 16 if hub.mode != "slow" else 1 << 14
+        chunk = 1 << 16
         for offset in range(0, len(remaining), chunk):
             self.wfile.write(remaining[offset:offset + chunk])
             if hub.mode == "slow":
