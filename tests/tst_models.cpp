@@ -223,6 +223,22 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(FormatError, loadWeights(*model, fixtureWeights("deit_distilled"), {true, false}));
     }
 
+    void fileWithoutAHeadGetsAFreshHead()
+    {
+        // Self-supervised weights (timm's DINO and MAE tags) have no head at all.
+        auto tensors = safetensors::load(fixtureWeights("vit")).tensors;
+        tensors.erase("head.weight");
+        tensors.erase("head.bias");
+        auto model = createModel(withNumClasses(fixtureSpec("vit"), 3));
+        const auto report = loadStateDict(*model, tensors);
+        QVERIFY(report.freshHead);
+        QVERIFY(report.clean());
+        QVERIFY2(QString::fromStdString(report.summary()).contains("the file has no head"), report.summary().c_str());
+        // Only the head may be missing: a file without the final norm is still refused.
+        tensors.erase("norm.weight");
+        QVERIFY_THROWS_EXCEPTION(FormatError, loadStateDict(*model, tensors));
+    }
+
     void strictLoadingNamesTheDifferences()
     {
         // A distilled checkpoint in a plain ViT: dist_token and head_dist are unexpected.

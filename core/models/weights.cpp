@@ -52,10 +52,18 @@ WeightsReport loadStateDict(ClassifierImpl& model, StateDict stateDict, const We
     model.adaptStateDict(stateDict, report.notes);
     const StateDict target = stateDictOf(model);
 
-    // A head trained for another class count is replaced by the model's fresh one.
+    // A head trained for another class count is replaced by the model's fresh one, and so is the
+    // head a file does not have (self-supervised weights such as DINO's and MAE's).
     std::set<std::string> freshHeadKeys;
+    bool headless = false;
     for (const auto& [key, tensor] : target) {
         const auto found = stateDict.find(key);
+        if (found == stateDict.end() && options.allowFreshHead && key.rfind("head", 0) == 0
+            && model.parameterGroup(key).role == ParameterGroup::Role::Head) {
+            freshHeadKeys.insert(key);
+            headless = true;
+            continue;
+        }
         if (found == stateDict.end() || found->second.sizes() == tensor.sizes())
             continue;
         if (options.allowFreshHead && model.parameterGroup(key).role == ParameterGroup::Role::Head
@@ -66,15 +74,17 @@ WeightsReport loadStateDict(ClassifierImpl& model, StateDict stateDict, const We
     }
     if (!freshHeadKeys.empty()) {
         report.freshHead = true;
-        report.notes.push_back("new classifier head for " + std::to_string(model.numClasses())
-                               + " classes (the file's head has another class count)");
+        report.notes.push_back("new classifier head for " + std::to_string(model.numClasses()) + " classes ("
+                               + (headless ? "the file has no head" : "the file's head has another class count")
+                               + ")");
     }
 
     for (const auto& [key, tensor] : target) {
         const auto found = stateDict.find(key);
-        if (found == stateDict.end())
-            report.missing.push_back(key);
-        else if (found->second.sizes() != tensor.sizes() && freshHeadKeys.count(key) == 0)
+        if (found == stateDict.end()) {
+            if (freshHeadKeys.count(key) == 0)
+                report.missing.push_back(key);
+        } else if (found->second.sizes() != tensor.sizes() && freshHeadKeys.count(key) == 0)
             report.mismatched.push_back(key + ": file " + shapeText(found->second.sizes()) + " vs model "
                                         + shapeText(tensor.sizes()));
     }
