@@ -320,6 +320,23 @@ bool MainWindow::startTraining()
         showError(QString::fromStdString(e.what()));
         return false;
     }
+    if (!m_modelPage->pretrainedReady()) {
+        // The weights come first, with progress and Cancel on the Model page; training starts
+        // when they are in the cache.
+        if (!m_modelPage->isDownloading() && !m_modelPage->downloadPretrained())
+            return false;
+        showPage(Page::Model);
+        statusBar()->showMessage(tr("Downloading the pretrained weights; training starts once they are here."));
+        connect(
+            m_modelPage, &ModelPage::pretrainedDownloadEnded, this,
+            [this](bool ok) {
+                statusBar()->clearMessage();
+                if (ok)
+                    startTraining();
+            },
+            Qt::SingleShotConnection);
+        return false;
+    }
     showPage(Page::Train);
     return m_worker->start(config);
 }

@@ -9,6 +9,7 @@
 #include "core/data/image_folder.h"
 #include "core/data/inspect.h"
 #include "core/errors.h"
+#include "core/hub/hub_client.h"
 #include "core/runtime.h"
 #include "core/train/evaluation.h"
 #include "core/train/events.h"
@@ -59,16 +60,60 @@ struct ModelCost {
 /// `model` is a registry name or a JSON config path; `imageSize` 0 keeps the model's own.
 ModelCost modelCost(const std::string& model, std::int64_t imageSize, std::int64_t classes);
 
-/// Settings that suit a dataset on a small CPU: model, image size, batch, epochs and why.
+/// timm's pretrained weights for a model, as the Model page offers them.
+struct PretrainedChoice {
+    /// What TrainConfig::weights takes: "hub:deit_tiny_patch16_224.fb_in1k".
+    std::string weights;
+    /// "timm/deit_tiny_patch16_224.fb_in1k"
+    std::string repository;
+    /// What they were trained on: "ImageNet-1k".
+    std::string description;
+    /// The cached file's size, else the estimate from the architecture.
+    std::int64_t bytes = 0;
+    bool bytesExact = false;
+    bool cached = false;
+    bool isDefault = false;
+    std::int64_t classes = 0;
+};
+/// The model's published tags, timm's default first; none for the small presets.
+std::vector<PretrainedChoice> pretrainedChoices(const std::string& model);
+
+/// The weights ("hub:NAME.TAG") in the Hugging Face cache, downloaded first when missing; returns
+/// the file. `progress` gets (bytes, total) and returns false to cancel. Throws hub::HubError
+/// (Kind::Cancelled when cancelled) or another vitlab::Error.
+std::string fetchPretrained(const std::string& weights, const hub::DownloadProgress& progress);
+
+/// Whether the Hub answers for these weights (one HEAD, a short timeout): "" when it does, else why
+/// not. Blocks for up to seconds: call it off the UI thread.
+std::string probePretrained(const std::string& weights);
+
+/// Whether a photo folder's suggestion can start from pretrained weights.
+enum class PretrainedAvailability {
+    Unchecked,   ///< not cached, and the Hub not asked yet
+    Cached,      ///< the weights are in the cache
+    Reachable,   ///< not cached, but the Hub answers
+    Unreachable, ///< not cached, and the Hub does not answer (or HF_HUB_OFFLINE is set)
+};
+
+/// Settings that suit a dataset on a small CPU: model, image size, batch, epochs and why; for
+/// photos, timm's weights with a fine-tuning recipe when they are cached or reachable.
 struct SuggestedSettings {
     std::string model;
     std::int64_t imageSize = 0;
     std::int64_t batchSize = 64;
     int epochs = 10;
     double learningRate = 1e-3;
+    double warmupEpochs = 1.0;
+    /// "hub:NAME.TAG" to fine-tune, or empty to train from scratch.
+    std::string weights;
     std::string reason;
 };
-SuggestedSettings suggestSettings(const ScanReport& report, bool builtin);
+/// The pretrained weights a photo folder's suggestion starts from.
+std::string photoPretrainedWeights();
+/// Whether photoPretrainedWeights() is cached (never the network).
+PretrainedAvailability cachedPhotoWeights();
+SuggestedSettings suggestSettings(const ScanReport& report, bool builtin,
+                                  PretrainedAvailability pretrained = PretrainedAvailability::Unchecked);
 
 } // namespace vitlab::facade
 

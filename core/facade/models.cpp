@@ -66,12 +66,14 @@ ModelCost modelCost(const std::string& model, std::int64_t imageSize, std::int64
     return cost;
 }
 
-SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
+SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, PretrainedAvailability pretrained)
 {
     SuggestedSettings s;
     std::int64_t images = 0;
     for (const auto& c : report.classes)
         images += c.train;
+    const double side = std::sqrt(std::max(1.0, report.meanWidth * report.meanHeight));
+    const bool photos = !builtin && report.maxWidth > 28 && side > 96;
     if (builtin) {
         // TrainConfig's defaults are the Fashion-MNIST recipe (91.1-91.2% over three seeds).
         const TrainConfig recipe;
@@ -81,6 +83,19 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
         s.epochs = recipe.epochs;
         s.learningRate = recipe.learningRate;
         s.reason = "the Fashion-MNIST preset: grey 28 px images";
+    } else if (photos && (pretrained == PretrainedAvailability::Cached || pretrained == PretrainedAvailability::Reachable)) {
+        // A few hundred photos per class cannot train a transformer from scratch; fine-tuning
+        // pretrained weights can: a low learning rate, a short warm-up and few epochs.
+        s.weights = photoPretrainedWeights();
+        s.model = "vit_tiny_patch16_224";
+        s.imageSize = 224;
+        s.batchSize = 32;
+        s.learningRate = 1e-4;
+        s.warmupEpochs = 1.0;
+        s.epochs = images < 1000 ? 10 : images < 10000 ? 5 : 3;
+        s.reason = "photos: fine-tuning ViT-Ti pretrained on ImageNet-21k (" + s.weights.substr(4) + ", "
+                 + (pretrained == PretrainedAvailability::Cached ? "cached" : "downloaded before training starts")
+                 + ") at a low learning rate for few epochs";
     } else if (report.maxWidth > 0 && report.maxWidth <= 28 && report.maxHeight <= 28) {
         s.model = "vit_micro_patch4_28";
         s.imageSize = 28;
@@ -88,7 +103,6 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
         s.epochs = 20;
         s.reason = "small images (28 px or less)";
     } else {
-        const double side = std::sqrt(std::max(1.0, report.meanWidth * report.meanHeight));
         if (side <= 40) {
             s.model = "vit_tiny_d6_patch4_32";
             s.imageSize = 32;
@@ -106,8 +120,13 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin)
             s.imageSize = 224;
             s.batchSize = 32;
             s.epochs = 5;
-            s.reason = "photos: ViT-Ti at 224 px (start from timm weights for good results)";
+            s.reason = "photos: ViT-Ti at 224 px";
         }
+        if (photos)
+            s.reason += pretrained == PretrainedAvailability::Unchecked
+                          ? "; from scratch until the Hub answers for pretrained weights"
+                          : "; from scratch, since pretrained weights are neither cached nor reachable (they do "
+                            "far better: vitlab-cli weights pull vit_tiny_patch16_224 where there is a network)";
         // Few images need more passes to learn anything; many images fewer.
         if (images > 0 && images < 1000)
             s.epochs = 30;

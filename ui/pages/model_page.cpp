@@ -10,11 +10,13 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QStandardItemModel>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 namespace vitlab::ui {
 
@@ -33,6 +35,12 @@ QString countText(double value)
     if (value >= 1e3)
         return QStringLiteral("%1 k").arg(value / 1e3, 0, 'f', 1);
     return QString::number(value, 'f', 0);
+}
+
+/// "23 MB", "6.3 MB": whole megabytes from 10 on, as people say file sizes.
+QString sizeText(qint64 bytes)
+{
+    return QLocale().formattedDataSize(bytes, bytes >= 10'000'000 ? 0 : 1, QLocale::DataSizeSIFormat);
 }
 
 QDoubleSpinBox* doubleBox(QWidget* parent, double low, double high, double step, int decimals, double value)
@@ -67,7 +75,13 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_dropPath(doubleBox(this, 0.0, 0.5, 0.05, 2, kDefaults.dropPath))
     , m_flip(new QCheckBox(tr("Mirror images at random"), this))
     , m_classWeights(new QCheckBox(tr("Weigh rare classes up"), this))
+    , m_startFrom(new QComboBox(this))
     , m_weights(new QLineEdit(this))
+    , m_browse(new QPushButton(tr("Browse…"), this))
+    , m_weightsStatus(new QLabel(this))
+    , m_downloadButton(new QPushButton(tr("Download"), this))
+    , m_downloadProgress(new QProgressBar(this))
+    , m_cancelDownload(new QPushButton(tr("Cancel"), this))
     , m_freeze(new QComboBox(this))
     , m_freezeBlocks(new QSpinBox(this))
     , m_device(new QComboBox(this))
@@ -82,7 +96,12 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_epochs->setObjectName(QStringLiteral("epochsBox"));
     m_batch->setObjectName(QStringLiteral("batchBox"));
     m_learningRate->setObjectName(QStringLiteral("learningRateBox"));
+    m_startFrom->setObjectName(QStringLiteral("startFromBox"));
     m_weights->setObjectName(QStringLiteral("weightsEdit"));
+    m_weightsStatus->setObjectName(QStringLiteral("weightsStatus"));
+    m_downloadButton->setObjectName(QStringLiteral("downloadButton"));
+    m_downloadProgress->setObjectName(QStringLiteral("downloadProgress"));
+    m_cancelDownload->setObjectName(QStringLiteral("cancelDownloadButton"));
     m_freeze->setObjectName(QStringLiteral("freezeBox"));
     m_device->setObjectName(QStringLiteral("deviceBox"));
     m_precision->setObjectName(QStringLiteral("precisionBox"));
@@ -129,10 +148,16 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_flip->setToolTip(tr("Off for images whose meaning changes when mirrored (text, digits)"));
     m_classWeights->setToolTip(tr("Scales each class's loss by the inverse of its frequency: for imbalanced data"));
 
-    m_weights->setPlaceholderText(tr("none: train from scratch"));
-    m_weights->setToolTip(tr("A timm .safetensors file to start from (e.g. vit_tiny_patch16_224). Position "
-                             "embeddings are resized and a new head is put on when the classes differ."));
-    auto* browse = new QPushButton(tr("Browse…"), this);
+    m_startFrom->setToolTip(tr("Pretrained weights learn from few images what random ones cannot. timm's come "
+                               "from the Hugging Face Hub into the cache Python's timm uses too. Position embeddings "
+                               "are resized and a new head is put on when the size or the classes differ."));
+    m_weights->setPlaceholderText(tr("a timm .safetensors file"));
+    m_weights->setToolTip(tr("A .safetensors file in timm's layout (e.g. one saved by timm or by ViTLab)"));
+    m_weightsStatus->setWordWrap(true);
+    m_downloadProgress->setRange(0, 1000);
+    m_downloadProgress->setTextVisible(true);
+    m_downloadProgress->setVisible(false);
+    m_cancelDownload->setVisible(false);
     m_freeze->addItem(tr("Train every layer"), QStringLiteral("none"));
     m_freeze->addItem(tr("Train only the head"), QStringLiteral("head"));
     m_freeze->addItem(tr("Freeze the first blocks"), QStringLiteral("blocks"));
@@ -192,12 +217,19 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     trainingForm->addRow(QString(), m_flip);
     trainingForm->addRow(QString(), m_classWeights);
 
-    auto* weightsBox = new QGroupBox(tr("Start from timm weights (optional)"), this);
+    auto* weightsBox = new QGroupBox(tr("Start from"), this);
     auto* weightsForm = new QFormLayout(weightsBox);
+    weightsForm->addRow(tr("Weights:"), m_startFrom);
     auto* weightsRow = new QHBoxLayout;
     weightsRow->addWidget(m_weights, 1);
-    weightsRow->addWidget(browse);
-    weightsForm->addRow(tr("Weights file:"), weightsRow);
+    weightsRow->addWidget(m_browse);
+    weightsForm->addRow(tr("File:"), weightsRow);
+    auto* downloadRow = new QHBoxLayout;
+    downloadRow->addWidget(m_weightsStatus, 1);
+    downloadRow->addWidget(m_downloadProgress, 1);
+    downloadRow->addWidget(m_downloadButton);
+    downloadRow->addWidget(m_cancelDownload);
+    weightsForm->addRow(QString(), downloadRow);
     auto* freezeRow = new QHBoxLayout;
     freezeRow->addWidget(m_freeze, 1);
     freezeRow->addWidget(m_freezeBlocks);
@@ -256,6 +288,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
                 m_imageSize->setValue(static_cast<int>(m.imageSize));
             }
         }
+        fillStartFrom();
         if (m_family->currentText() == kCustomFamily && !m_customFile.isEmpty()) {
             m_description->setText(tr("Model built from %1").arg(m_customFile));
             const auto own = facade::modelCost(m_customFile.toStdString(), 0, m_classes);
@@ -266,7 +299,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     });
     connect(m_imageSize, &QSpinBox::valueChanged, this, &ModelPage::updateCost);
     connect(m_useSuggestion, &QPushButton::clicked, this, &ModelPage::applySuggestion);
-    connect(browse, &QPushButton::clicked, this, [this] {
+    connect(m_browse, &QPushButton::clicked, this, [this] {
         const QString file = QFileDialog::getOpenFileName(this, tr("timm weights"), QString(),
                                                           tr("safetensors (*.safetensors)"));
         if (!file.isEmpty())
@@ -281,6 +314,42 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     for (QComboBox* box : {m_freeze, m_device, m_precision})
         connect(box, &QComboBox::currentIndexChanged, this, &ModelPage::settingsChanged);
     connect(m_weights, &QLineEdit::textChanged, this, &ModelPage::settingsChanged);
+    connect(m_startFrom, &QComboBox::currentIndexChanged, this, [this] {
+        m_wantsPretrained = m_startFrom->currentData().toString().startsWith(QLatin1String("hub"));
+        updateWeightsState();
+        Q_EMIT settingsChanged();
+    });
+    connect(m_downloadButton, &QPushButton::clicked, this, &ModelPage::downloadPretrained);
+    connect(m_cancelDownload, &QPushButton::clicked, &m_download, &PretrainedDownload::cancel);
+    connect(&m_download, &PretrainedDownload::progress, this, [this](qint64 received, qint64 total) {
+        m_downloadProgress->setValue(total > 0 ? static_cast<int>(1000 * received / total) : 0);
+        m_downloadProgress->setFormat(tr("%1 of %2").arg(sizeText(received),
+                                                           sizeText(total)));
+    });
+    const auto downloadEnded = [this](bool ok, const QString& message) {
+        fillStartFrom();
+        if (!message.isEmpty())
+            m_weightsStatus->setText(message);
+        Q_EMIT pretrainedDownloadEnded(ok);
+        Q_EMIT settingsChanged();
+    };
+    connect(&m_download, &PretrainedDownload::finished, this,
+            [downloadEnded](const QString&, const QString&) { downloadEnded(true, {}); });
+    connect(&m_download, &PretrainedDownload::cancelled, this, [this, downloadEnded](const QString&) {
+        downloadEnded(false, tr("Download cancelled; the part received is kept and the next download resumes there."));
+    });
+    connect(&m_download, &PretrainedDownload::failed, this, [downloadEnded](const QString&, const QString& message) {
+        downloadEnded(false, QStringLiteral("<span style='color:#b00'>%1</span>").arg(message.toHtmlEscaped()));
+    });
+    connect(&m_probe, &QFutureWatcher<QString>::finished, this, [this] {
+        const bool reachable = m_probe.result().isEmpty();
+        // Applied only if the page still shows the provisional suggestion: the user's edits stay.
+        const bool untouched = modelName().toStdString() == m_suggested.model && m_startFrom->currentData().toString().isEmpty();
+        m_suggested = reachable ? m_suggestedIfReachable : m_suggestedIfUnreachable;
+        showSuggestion();
+        if (untouched)
+            applySuggestion();
+    });
     connect(m_tf32, &QCheckBox::toggled, this, &ModelPage::settingsChanged);
 
     m_suggestion->setText(tr("Open a dataset on the Data page and settings that suit it are proposed here."));
@@ -382,17 +451,42 @@ void ModelPage::updateCost()
 void ModelPage::setDataset(const ScanReport& report, bool builtin)
 {
     m_classes = std::max<std::int64_t>(2, static_cast<std::int64_t>(report.classes.size()));
-    m_suggested = facade::suggestSettings(report, builtin);
+    const auto cached = facade::cachedPhotoWeights();
+    m_suggested = facade::suggestSettings(report, builtin, cached);
+    m_suggestedIfReachable = facade::suggestSettings(report, builtin, facade::PretrainedAvailability::Reachable);
+    m_suggestedIfUnreachable = facade::suggestSettings(report, builtin, facade::PretrainedAvailability::Unreachable);
     m_hasSuggestion = true;
-    m_suggestion->setText(tr("<b>Suggested for this dataset:</b> %1 at %2 px, batch %3, %4 epochs (%5).")
-                              .arg(QString::fromStdString(m_suggested.model))
-                              .arg(m_suggested.imageSize)
-                              .arg(m_suggested.batchSize)
-                              .arg(m_suggested.epochs)
-                              .arg(QString::fromStdString(m_suggested.reason).toHtmlEscaped()));
+    showSuggestion();
     m_useSuggestion->setEnabled(true);
     m_classWeights->setChecked(report.imbalanceRatio >= 3.0);
     applySuggestion();
+    // Photos do far better from pretrained weights: ask the Hub, off the UI thread, whether they can be had.
+    if (cached == facade::PretrainedAvailability::Unchecked && !m_suggestedIfReachable.weights.empty())
+        probeHubForSuggestion();
+}
+
+void ModelPage::probeHubForSuggestion()
+{
+    if (m_probe.isRunning())
+        return;
+    const auto weights = facade::photoPretrainedWeights();
+    m_probe.setFuture(QtConcurrent::run([weights] { return QString::fromStdString(facade::probePretrained(weights)); }));
+}
+
+void ModelPage::showSuggestion()
+{
+    const QString start = m_suggested.weights.empty()
+                            ? tr("from scratch")
+                            : tr("from %1").arg(QString::fromStdString(m_suggested.weights.substr(4)));
+    m_suggestion->setText(tr("<b>Suggested for this dataset:</b> %1 at %2 px %3, batch %4, %5 epochs, learning rate "
+                             "%6 (%7).")
+                              .arg(QString::fromStdString(m_suggested.model))
+                              .arg(m_suggested.imageSize)
+                              .arg(start)
+                              .arg(m_suggested.batchSize)
+                              .arg(m_suggested.epochs)
+                              .arg(m_suggested.learningRate)
+                              .arg(QString::fromStdString(m_suggested.reason).toHtmlEscaped()));
 }
 
 void ModelPage::applySuggestion()
@@ -404,7 +498,102 @@ void ModelPage::applySuggestion()
     m_batch->setValue(static_cast<int>(m_suggested.batchSize));
     m_epochs->setValue(m_suggested.epochs);
     m_learningRate->setValue(m_suggested.learningRate);
+    m_warmup->setValue(m_suggested.warmupEpochs);
+    setStartFrom(QString::fromStdString(m_suggested.weights));
     updateCost();
+}
+
+void ModelPage::fillStartFrom()
+{
+    const QString previous = m_startFrom->currentData().toString();
+    m_choices = facade::pretrainedChoices(modelName().toStdString());
+    QSignalBlocker block(m_startFrom);
+    m_startFrom->clear();
+    m_startFrom->addItem(tr("Random weights (train from scratch)"), QString());
+    for (const auto& choice : m_choices) {
+        const QString size = (choice.bytesExact ? QString() : QStringLiteral("~")) + sizeText(choice.bytes);
+        m_startFrom->addItem(tr("%1 weights (%2, %3, %4)")
+                                 .arg(QString::fromStdString(choice.description),
+                                      QString::fromStdString(choice.repository), size,
+                                      choice.cached ? tr("cached") : tr("to download")),
+                             QString::fromStdString(choice.weights));
+    }
+    m_startFrom->addItem(tr("A local timm file (.safetensors)"), QStringLiteral("file"));
+    int index = m_startFrom->findData(previous);
+    if ((index < 0 || !previous.startsWith(QLatin1String("hub"))) && m_wantsPretrained && !m_choices.empty())
+        index = 1; // another model: its default tag
+    if (index < 0 && !m_weights->text().trimmed().isEmpty())
+        index = m_startFrom->findData(QStringLiteral("file"));
+    m_startFrom->setCurrentIndex(std::max(0, index));
+    block.unblock();
+    updateWeightsState();
+}
+
+bool ModelPage::setStartFrom(const QString& weights)
+{
+    QString data = weights;
+    if (weights == QLatin1String("hub"))
+        data = m_choices.empty() ? QString() : QString::fromStdString(m_choices.front().weights);
+    int index = m_startFrom->findData(data);
+    if (index < 0 && !weights.startsWith(QLatin1String("hub"))) {
+        m_weights->setText(weights);
+        index = m_startFrom->findData(QStringLiteral("file"));
+    }
+    if (index < 0)
+        return false;
+    m_startFrom->setCurrentIndex(index);
+    updateWeightsState();
+    return true;
+}
+
+void ModelPage::updateWeightsState()
+{
+    const QString data = m_startFrom->currentData().toString();
+    const bool file = data == QLatin1String("file");
+    m_weights->setEnabled(file);
+    m_browse->setEnabled(file);
+    m_freeze->setEnabled(!data.isEmpty());
+    const bool downloading = m_download.isRunning();
+    m_downloadProgress->setVisible(downloading);
+    m_cancelDownload->setVisible(downloading);
+    const facade::PretrainedChoice* chosen = nullptr;
+    for (const auto& choice : m_choices) {
+        if (QString::fromStdString(choice.weights) == data)
+            chosen = &choice;
+    }
+    m_downloadButton->setVisible(chosen && !chosen->cached && !downloading);
+    if (downloading)
+        m_weightsStatus->setText(tr("Downloading %1…").arg(m_download.weights().mid(4)));
+    else if (chosen && chosen->cached)
+        m_weightsStatus->setText(tr("In the Hugging Face cache, ready."));
+    else if (chosen)
+        m_weightsStatus->setText(tr("Not downloaded yet: %1 from the Hugging Face Hub, before training starts.")
+                                     .arg(sizeText(chosen->bytes)));
+    else if (data.isEmpty())
+        m_weightsStatus->setText(tr("Every layer starts random: fine with many images, weak with few."));
+    else
+        m_weightsStatus->clear();
+}
+
+bool ModelPage::pretrainedReady() const
+{
+    const QString data = m_startFrom->currentData().toString();
+    for (const auto& choice : m_choices) {
+        if (QString::fromStdString(choice.weights) == data)
+            return choice.cached;
+    }
+    return true;
+}
+
+bool ModelPage::downloadPretrained()
+{
+    const QString data = m_startFrom->currentData().toString();
+    if (!data.startsWith(QLatin1String("hub:")) || pretrainedReady() || !m_download.start(data))
+        return false;
+    m_downloadProgress->setValue(0);
+    m_downloadProgress->setFormat(tr("starting…"));
+    updateWeightsState();
+    return true;
 }
 
 TrainConfig ModelPage::trainConfig(TrainConfig base) const
@@ -421,9 +610,12 @@ TrainConfig ModelPage::trainConfig(TrainConfig base) const
     base.horizontalFlip = m_flip->isChecked();
     base.classWeights = m_classWeights->isChecked();
     base.tf32 = m_tf32->isEnabled() && m_tf32->isChecked();
-    base.weights = m_weights->text().trimmed().toStdString();
+    const QString start = m_startFrom->currentData().toString();
+    base.weights = start == QLatin1String("file") ? m_weights->text().trimmed().toStdString() : start.toStdString();
     const QString freeze = m_freeze->currentData().toString();
-    base.freeze = freeze == QLatin1String("blocks") ? std::to_string(m_freezeBlocks->value()) : freeze.toStdString();
+    base.freeze = base.weights.empty()                ? std::string("none")
+                : freeze == QLatin1String("blocks") ? std::to_string(m_freezeBlocks->value())
+                                                    : freeze.toStdString();
     base.device = m_device->currentData().toString().toStdString();
     base.precision = parsePrecision(m_precision->currentData().toString().toStdString());
     // The live charts want a point per optimiser step; metrics.csv is written at checkpoints only.

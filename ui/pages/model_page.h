@@ -1,7 +1,9 @@
 #pragma once
 
 #include "core/facade/engine.h"
+#include "ui/pretrained_download.h"
 
+#include <QFutureWatcher>
 #include <QWidget>
 
 class QCheckBox;
@@ -9,14 +11,16 @@ class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
+class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
 namespace vitlab::ui {
 
 /// The model and how to train it: family and size from the registry, image size, the key
-/// hyper-parameters (with defaults that suit the dataset), optional timm weights with freezing,
-/// device and precision. Parameters and FLOPs follow every change.
+/// hyper-parameters (with defaults that suit the dataset), where to start from (random weights,
+/// timm's pretrained ones from the Hub, or a local file) with freezing, device and precision.
+/// Parameters and FLOPs follow every change.
 class ModelPage : public QWidget {
     Q_OBJECT
 public:
@@ -41,14 +45,29 @@ public:
     QLabel* costLabel() const { return m_cost_label; }
     QComboBox* deviceBox() const { return m_device; }
 
+    /// Picks the start: "" (random), "hub" (the model's default tag), "hub:NAME.TAG", or a file.
+    bool setStartFrom(const QString& weights);
+    /// False while the chosen Hub weights are not in the cache (training must wait for them).
+    bool pretrainedReady() const;
+    /// Downloads the chosen Hub weights, with progress and Cancel on this page; ends with
+    /// pretrainedDownloadEnded. False when there is nothing to download or one is running.
+    bool downloadPretrained();
+    bool isDownloading() const { return m_download.isRunning(); }
+
 Q_SIGNALS:
     /// Any setting changed (for the Train page's plan line).
     void settingsChanged();
+    /// A download of pretrained weights finished (`ok`), failed or was cancelled.
+    void pretrainedDownloadEnded(bool ok);
 
 private:
     void fillSizes();
     void updateCost();
     void applySuggestion();
+    void showSuggestion();
+    void fillStartFrom();
+    void updateWeightsState();
+    void probeHubForSuggestion();
 
     RuntimeInfo m_runtime;
     std::vector<facade::ModelInfo> m_models;
@@ -68,7 +87,17 @@ private:
     QDoubleSpinBox* m_dropPath = nullptr;
     QCheckBox* m_flip = nullptr;
     QCheckBox* m_classWeights = nullptr;
+    QComboBox* m_startFrom = nullptr;
     QLineEdit* m_weights = nullptr;
+    QPushButton* m_browse = nullptr;
+    QLabel* m_weightsStatus = nullptr;
+    QPushButton* m_downloadButton = nullptr;
+    QProgressBar* m_downloadProgress = nullptr;
+    QPushButton* m_cancelDownload = nullptr;
+    PretrainedDownload m_download;
+    std::vector<facade::PretrainedChoice> m_choices;
+    /// Pretrained weights were asked for: a model switch picks that model's default tag.
+    bool m_wantsPretrained = false;
     QComboBox* m_freeze = nullptr;
     QSpinBox* m_freezeBlocks = nullptr;
     QComboBox* m_device = nullptr;
@@ -76,6 +105,10 @@ private:
     QCheckBox* m_tf32 = nullptr;
     facade::SuggestedSettings m_suggested;
     bool m_hasSuggestion = false;
+    /// The suggestion once the Hub has answered for pretrained weights, or has not.
+    facade::SuggestedSettings m_suggestedIfReachable;
+    facade::SuggestedSettings m_suggestedIfUnreachable;
+    QFutureWatcher<QString> m_probe;
     std::int64_t m_classes = 10;
     QString m_customFile;
     facade::ModelCost m_cost;
