@@ -94,7 +94,7 @@ private Q_SLOTS:
         auto* box = startFrom(page);
         QVERIFY(page.setModel(QStringLiteral("deit_tiny_patch16_224")));
         QCOMPARE(box->count(), 3); // random, timm's one tag, a file
-        QVERIFY2(box->itemText(1).startsWith(QStringLiteral("ImageNet-1k weights (timm/deit_tiny_patch16_224.fb_in1k, ~2")),
+        QVERIFY2(box->itemText(1).startsWith(QStringLiteral("ImageNet weights (timm/deit_tiny_patch16_224.fb_in1k, ~2")),
                  qPrintable(box->itemText(1)));
         QVERIFY(box->itemText(1).endsWith(QStringLiteral(" MB, to download)")));
         QVERIFY(page.setModel(QStringLiteral("vit_base_patch16_224")));

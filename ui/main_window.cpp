@@ -287,10 +287,15 @@ void MainWindow::updatePlan()
         return;
     }
     const TrainConfig config = m_modelPage->trainConfig();
-    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3: %4, batch %5, learning rate %6.")
+    const QString weights = QString::fromStdString(config.weights);
+    const QString start = weights.isEmpty()                      ? tr("from random weights")
+                        : !weights.startsWith(QLatin1String("hub")) ? tr("from %1").arg(QFileInfo(weights).fileName())
+                        : m_modelPage->pretrainedReady()           ? tr("from timm's %1").arg(weights.mid(4))
+                                                                   : tr("from timm's %1 (downloaded first)").arg(weights.mid(4));
+    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3 %4: %5, batch %6, learning rate %7.")
                              .arg(QFileInfo(m_modelPage->modelName()).fileName())
                              .arg(config.imageSize)
-                             .arg(data)
+                             .arg(data, start)
                              .arg(config.epochs == 1 ? tr("1 epoch") : tr("%1 epochs").arg(config.epochs))
                              .arg(config.batchSize)
                              .arg(config.learningRate),

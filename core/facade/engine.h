@@ -66,8 +66,11 @@ struct PretrainedChoice {
     std::string weights;
     /// "timm/deit_tiny_patch16_224.fb_in1k"
     std::string repository;
-    /// What they were trained on: "ImageNet-1k".
+    /// A short name for a menu: "ImageNet", "ImageNet-21k", "DINO".
+    std::string title;
+    /// What they were trained on: "ImageNet-21k, fine-tuned on ImageNet-1k".
     std::string description;
+    std::string license;
     /// The cached file's size, else the estimate from the architecture.
     std::int64_t bytes = 0;
     bool bytesExact = false;

@@ -7,6 +7,26 @@
 
 namespace vitlab::facade {
 
+namespace {
+
+/// What a tag's weights are known as: what their head predicts, or how they were trained.
+std::string titleOf(const PretrainedWeights& weights)
+{
+    const auto& tag = weights.tag;
+    const auto endsWith = [&tag](const std::string& end) {
+        return tag.size() >= end.size() && tag.compare(tag.size() - end.size(), end.size(), end) == 0;
+    };
+    if (endsWith("in1k"))
+        return "ImageNet";
+    if (endsWith("in21k") || endsWith("in22k"))
+        return "ImageNet-" + tag.substr(tag.size() - 4, 3);
+    if (tag == "dino" || tag == "mae")
+        return tag == "dino" ? "DINO" : "MAE";
+    return "Pretrained";
+}
+
+} // namespace
+
 std::vector<PretrainedChoice> pretrainedChoices(const std::string& model)
 {
     std::vector<PretrainedChoice> choices;
@@ -16,7 +36,9 @@ std::vector<PretrainedChoice> pretrainedChoices(const std::string& model)
         PretrainedChoice choice;
         choice.weights = "hub:" + weights.name();
         choice.repository = weights.repository();
+        choice.title = titleOf(weights);
         choice.description = weights.description;
+        choice.license = weights.license;
         choice.classes = weights.numClasses;
         choice.isDefault = first;
         first = false;

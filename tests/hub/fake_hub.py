@@ -35,6 +35,7 @@ class Hub:
         self.cut_done = set()
         self.cdn_port = 0
         self.blobs = {}  # sha256 -> path
+        self.delay = 0.01  # seconds per 64 KiB in slow mode
 
     def log(self, entry):
         if self.log_path:
@@ -169,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(remaining[offset:offset + chunk])
             if hub.mode == "slow":
                 self.wfile.flush()
-                time.sleep(0.01)
+                time.sleep(hub.delay)
 
     do_GET = handle_request
     do_HEAD = handle_request
@@ -191,9 +192,11 @@ def main():
                         choices=["normal", "cut-once", "corrupt", "captive", "ignore-range", "slow"])
     parser.add_argument("--log", default="")
     parser.add_argument("--lifetime", type=float, default=120.0)
+    parser.add_argument("--delay", type=float, default=0.01, help="slow mode: seconds per 64 KiB")
     args = parser.parse_args()
 
     Handler.hub = Hub(args.root, args.mode, args.log)
+    Handler.hub.delay = args.delay
     servers = [QuietServer(("127.0.0.1", 0), Handler) for _ in range(2)]
     Handler.hub.cdn_port = servers[1].server_address[1]
     for server in servers:

@@ -154,6 +154,9 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_weights->setPlaceholderText(tr("a timm .safetensors file"));
     m_weights->setToolTip(tr("A .safetensors file in timm's layout (e.g. one saved by timm or by ViTLab)"));
     m_weightsStatus->setWordWrap(true);
+    // The repository names are long: the box shows their start, the tooltip the rest.
+    m_startFrom->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_startFrom->setMinimumContentsLength(40);
     m_downloadProgress->setRange(0, 1000);
     m_downloadProgress->setTextVisible(true);
     m_downloadProgress->setVisible(false);
@@ -224,8 +227,9 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     weightsRow->addWidget(m_weights, 1);
     weightsRow->addWidget(m_browse);
     weightsForm->addRow(tr("File:"), weightsRow);
+    weightsForm->addRow(QString(), m_weightsStatus);
     auto* downloadRow = new QHBoxLayout;
-    downloadRow->addWidget(m_weightsStatus, 1);
+    downloadRow->addStretch(); // the button sits on the right while no progress shows
     downloadRow->addWidget(m_downloadProgress, 1);
     downloadRow->addWidget(m_downloadButton);
     downloadRow->addWidget(m_cancelDownload);
@@ -513,10 +517,16 @@ void ModelPage::fillStartFrom()
     for (const auto& choice : m_choices) {
         const QString size = (choice.bytesExact ? QString() : QStringLiteral("~")) + sizeText(choice.bytes);
         m_startFrom->addItem(tr("%1 weights (%2, %3, %4)")
-                                 .arg(QString::fromStdString(choice.description),
+                                 .arg(QString::fromStdString(choice.title),
                                       QString::fromStdString(choice.repository), size,
                                       choice.cached ? tr("cached") : tr("to download")),
                              QString::fromStdString(choice.weights));
+        m_startFrom->setItemData(m_startFrom->count() - 1,
+                                 tr("%1; %2 classes; licence %3")
+                                     .arg(QString::fromStdString(choice.description))
+                                     .arg(choice.classes)
+                                     .arg(QString::fromStdString(choice.license)),
+                                 Qt::ToolTipRole);
     }
     m_startFrom->addItem(tr("A local timm file (.safetensors)"), QStringLiteral("file"));
     int index = m_startFrom->findData(previous);
@@ -565,10 +575,10 @@ void ModelPage::updateWeightsState()
     if (downloading)
         m_weightsStatus->setText(tr("Downloading %1…").arg(m_download.weights().mid(4)));
     else if (chosen && chosen->cached)
-        m_weightsStatus->setText(tr("In the Hugging Face cache, ready."));
+        m_weightsStatus->setText(tr("%1. In the Hugging Face cache, ready.").arg(QString::fromStdString(chosen->description)));
     else if (chosen)
-        m_weightsStatus->setText(tr("Not downloaded yet: %1 from the Hugging Face Hub, before training starts.")
-                                     .arg(sizeText(chosen->bytes)));
+        m_weightsStatus->setText(tr("%1. Not downloaded yet: %2 from the Hugging Face Hub, before training starts.")
+                                     .arg(QString::fromStdString(chosen->description), sizeText(chosen->bytes)));
     else if (data.isEmpty())
         m_weightsStatus->setText(tr("Every layer starts random: fine with many images, weak with few."));
     else
