@@ -181,6 +181,18 @@ private Q_SLOTS:
         QCOMPARE(a.size(1), 1000);
         QVERIFY(torch::equal(a, b));
 
+        // explain takes them too: hub:NAME.TAG names the model, offline from the cache.
+        qputenv("HF_HUB_OFFLINE", "1");
+        const auto image = fs::path(m_dir.path().toStdString()) / "photo.png";
+        std::mt19937 random(5);
+        QVERIFY(cv::imwrite(image.string(), vitlab::test::patternImage(1, 64, random)));
+        const auto overlay = fs::path(m_dir.path().toStdString()) / "overlay.png";
+        result = runCli({"explain", "--weights", QString::fromStdString("hub:" + kName),
+                         QString::fromStdString(image.string()), "--out", QString::fromStdString(overlay.string())});
+        qunsetenv("HF_HUB_OFFLINE");
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        QVERIFY(fs::file_size(overlay) > 1000);
+
         const auto mismatch = runCli({"forward", "--model", "vit_tiny_patch16_224", "--weights",
                                       QString::fromStdString("hub:" + kName), "--input",
                                       QString::fromStdString(input.string()), "--output", QString::fromStdString(viaHub.string())});
