@@ -481,8 +481,11 @@ fs::path HubClient::download(const std::string& repository, const std::string& f
         fs::create_directories(folder / "refs", error);
     if (error)
         throw IoError("cannot create the cache folder " + (folder / "blobs").string() + ": " + error.message());
-    if (revision != remote.commit)
-        writeFileAtomically(folder / "refs" / revision, remote.commit);
+    if (revision != remote.commit) {
+        const auto ref = folder / "refs" / revision; // "refs/pr/1" nests
+        fs::create_directories(ref.parent_path(), error);
+        writeFileAtomically(ref, remote.commit);
+    }
     const auto snapshot = folder / "snapshots" / remote.commit / file;
     const auto blob = folder / "blobs" / remote.etag;
     if (fs::is_regular_file(snapshot, error))
