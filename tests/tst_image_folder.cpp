@@ -409,11 +409,12 @@ private Q_SLOTS:
             write(root / (i % 2 ? "p" : "q") / (std::to_string(i) + ".png"), pattern(64, 64, 3, i));
         ScanOptions options;
         std::size_t calls = 0;
-        options.progress = [&](std::size_t, std::size_t) { return ++calls < 5; };
+        // Reports come every 50 ms (and at the end): cancelling at the first one stops the scan.
+        options.progress = [&](std::size_t, std::size_t) { return ++calls < 1; };
         const auto report = scanImageFolder(root, options);
         QVERIFY(report.cancelled);
         QVERIFY(report.files.empty());
-        QCOMPARE(calls, std::size_t{5});
+        QCOMPARE(calls, std::size_t{1});
     }
 };
 

@@ -3,6 +3,7 @@
 #include "core/train/execution.h"
 #include "core/version.h"
 
+#include <QDir>
 #include <QFile>
 #include <QRegularExpression>
 #include <QtTest>
@@ -43,6 +44,26 @@ private Q_SLOTS:
             QSKIP("one usable core: nothing to split");
         QCOMPARE(initRuntime({2}).kernelThreads, 2);
         QCOMPARE(initRuntime({1}).kernelThreads, 1);
+    }
+
+    void describingTheRuntimeLeavesNoThreadsBehind()
+    {
+        // A team of OpenMP workers left on the caller (the app's UI thread) made libgomp count more
+        // threads than cores, and the training team then slept between kernels: 0.6x the CLI's speed.
+        const auto threadsNow = [] { return QDir(QStringLiteral("/proc/self/task")).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size(); };
+        // On a thread of its own, as the UI thread is to the training one; workers exit shortly
+        // after their team's thread does.
+        qsizetype before = 0, after = 0;
+        int kernelThreads = 0;
+        std::thread caller([&] {
+            before = threadsNow();
+            kernelThreads = vitlab::currentRuntime().kernelThreads;
+            for (int wait = 0; wait < 300 && (after = threadsNow()) != before; ++wait)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        });
+        caller.join();
+        QVERIFY(kernelThreads >= 1);
+        QCOMPARE(after, before);
     }
 
     void threadCountReachesWorkerThreads()

@@ -81,6 +81,7 @@ bool TrainingWorker::launch(std::function<RunFinished(const TrainCallbacks&, Tra
     {
         std::lock_guard<std::mutex> lock(m_stepMutex);
         m_pendingSteps.clear();
+        m_pendingPreparing.reset();
     }
     TrainControl* control = m_control.get();
     TrainCallbacks callbacks = makeCallbacks();
@@ -121,9 +122,25 @@ TrainCallbacks TrainingWorker::makeCallbacks()
     TrainCallbacks c;
     // Everything below runs on the training thread and only posts to this object.
     c.onPreparing = [this](const std::string& stage, std::size_t done, std::size_t total) {
-        const QString text = QString::fromStdString(stage);
-        QMetaObject::invokeMethod(this, [this, text, done, total] {
-            Q_EMIT preparing(text, static_cast<qint64>(done), static_cast<qint64>(total));
+        bool post = false;
+        {
+            std::lock_guard<std::mutex> lock(m_stepMutex);
+            post = !m_pendingPreparing;
+            m_pendingPreparing = Preparing{QString::fromStdString(stage), static_cast<qint64>(done),
+                                           static_cast<qint64>(total)};
+        }
+        if (!post)
+            return;
+        QMetaObject::invokeMethod(this, [this] {
+            Preparing latest;
+            {
+                std::lock_guard<std::mutex> lock(m_stepMutex);
+                if (!m_pendingPreparing)
+                    return;
+                latest = *m_pendingPreparing;
+                m_pendingPreparing.reset();
+            }
+            Q_EMIT preparing(latest.stage, latest.done, latest.total);
         }, Qt::QueuedConnection);
     };
     c.onStart = [this](const RunStarted& run) {

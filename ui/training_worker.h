@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace vitlab::ui {
@@ -69,6 +70,13 @@ private:
 
     std::mutex m_stepMutex;
     QVector<StepReport> m_pendingSteps;
+    /// The latest preparation progress not yet shown: only the newest matters, and one event at a
+    /// time carries it (a report per decoded image once kept the UI thread busy for half a minute).
+    struct Preparing {
+        QString stage;
+        qint64 done = 0, total = 0;
+    };
+    std::optional<Preparing> m_pendingPreparing;
 };
 
 } // namespace vitlab::ui

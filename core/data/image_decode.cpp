@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -214,6 +215,10 @@ bool runInParallel(std::size_t count, const std::function<void(std::size_t)>& wo
     std::atomic<bool> stop{false};
     std::mutex progressMutex;
     std::size_t done = 0;
+    // Reported (and asked whether to go on) every 50 ms and at the end: tens of thousands of
+    // reports per second would cost their receivers more than the work (the app's UI thread).
+    using Clock = std::chrono::steady_clock;
+    auto lastReport = Clock::now() - std::chrono::seconds(1);
     const int workers = std::max(1, std::min<int>(usableCoreCount(), static_cast<int>(count)));
     std::vector<std::thread> threads;
     for (int w = 0; w < workers; ++w) {
@@ -222,7 +227,13 @@ bool runInParallel(std::size_t count, const std::function<void(std::size_t)>& wo
                 work(i);
                 std::lock_guard<std::mutex> lock(progressMutex);
                 ++done;
-                if (progress && !stop && !progress(done, count))
+                if (!progress || stop)
+                    continue;
+                const auto now = Clock::now();
+                if (done != count && now - lastReport < std::chrono::milliseconds(50))
+                    continue;
+                lastReport = now;
+                if (!progress(done, count))
                     stop = true;
             }
         });
