@@ -39,6 +39,27 @@ class TestCli : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    void benchInferReportsLatencyAndThroughput()
+    {
+        const auto result = runCli({QStringLiteral("bench"), QStringLiteral("infer"), QStringLiteral("--model"),
+                                    QStringLiteral("vit_micro_patch4_28"), QStringLiteral("--batch"), QStringLiteral("4"),
+                                    QStringLiteral("--precision"), QStringLiteral("fp32"), QStringLiteral("--iterations"),
+                                    QStringLiteral("3"), QStringLiteral("--json")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err));
+        const auto json = nlohmann::json::parse(result.out.toStdString());
+        QCOMPARE(json["model"].get<std::string>(), std::string("vit_micro_patch4_28"));
+        QCOMPARE(json["batch"].get<int>(), 4);
+        QCOMPARE(json["precision"].get<std::string>(), std::string("fp32"));
+        const double ms = json["ms_per_batch"].get<double>();
+        QVERIFY(ms > 0.0);
+        // The two figures describe the same timing.
+        QVERIFY(std::abs(json["images_per_s"].get<double>() - 4.0 * 1000.0 / ms) < 1e-6 * json["images_per_s"].get<double>());
+        const auto unknown = runCli({QStringLiteral("bench"), QStringLiteral("infer"), QStringLiteral("--model"),
+                                     QStringLiteral("vit_micro_patch4_2")});
+        QCOMPARE(unknown.exitCode, 2);
+        QVERIFY(unknown.err.contains(QStringLiteral("did you mean")));
+    }
+
     void initTestCase() { QVERIFY2(!qEnvironmentVariable("VITLAB_CLI").isEmpty(), "VITLAB_CLI is not set"); }
 
     void forwardWritesTimmsOutputs_data()

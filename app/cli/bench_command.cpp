@@ -137,12 +137,49 @@ int runBenchTrain(const BenchTrainOptions& options)
     return 0;
 }
 
+struct BenchInferOptions {
+    std::string model;
+    std::int64_t imageSize = 0;
+    std::int64_t batch = 1;
+    std::string precision = "auto";
+    int iterations = 20;
+    std::string device = "cpu";
+    bool json = false;
+};
+
+/// Eval-mode forward passes on random images, as the predictor runs them (every dropped image).
+int runBenchInfer(const BenchInferOptions& options)
+{
+    auto spec = resolveModelSpec(options.model);
+    if (options.imageSize > 0)
+        spec = withImageSize(spec, options.imageSize, options.imageSize);
+    const auto device = resolveDevice(options.device);
+    const auto precision = inferencePrecision(parsePrecision(options.precision), device);
+    const double seconds = secondsOfInference(spec, options.batch, options.iterations, precision, device);
+    const double msPerBatch = 1e3 * seconds / options.iterations;
+    const double rate = static_cast<double>(options.batch * options.iterations) / seconds;
+    if (options.json)
+        std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
+                                    {"batch", options.batch},
+                                    {"precision", precision.name()},
+                                    {"iterations", options.iterations},
+                                    {"ms_per_batch", msPerBatch},
+                                    {"images_per_s", rate}}
+                         .dump(2)
+                  << "\n";
+    else
+        std::printf("%s, batch %lld, %s: %.2f ms per batch, %.1f images/s\n", options.model.c_str(),
+                    static_cast<long long>(options.batch), precision.name().c_str(), msPerBatch, rate);
+    return 0;
+}
+
 } // namespace
 
 Command addBenchCommand(CLI::App& parent)
 {
     auto dataOptions = std::make_shared<BenchDataOptions>();
     auto trainOptions = std::make_shared<BenchTrainOptions>();
+    auto inferOptions = std::make_shared<BenchInferOptions>();
     auto* bench = parent.add_subcommand("bench", "Measure the engine's speed");
     bench->require_subcommand(1);
     auto* data = bench->add_subcommand("data", "Images per second of the training input pipeline, per epoch");
@@ -159,8 +196,18 @@ Command addBenchCommand(CLI::App& parent)
     train->add_option("--steps", trainOptions->steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
     train->add_option("--device", trainOptions->device, "cpu, cuda or cuda:N")->capture_default_str();
     train->add_flag("--json", trainOptions->json, "Print one JSON object");
-    return {bench, [dataOptions, trainOptions, data](const RuntimeInfo&) {
-                return data->parsed() ? runBenchData(*dataOptions) : runBenchTrain(*trainOptions);
+    auto* infer = bench->add_subcommand("infer", "Inference latency and throughput (eval mode, no gradients) on random images");
+    infer->add_option("--model", inferOptions->model, "A registry name or a JSON model config")->required();
+    infer->add_option("--img-size", inferOptions->imageSize, "Image size (default: the model's)")->check(CLI::Range(8, 1024));
+    infer->add_option("--batch", inferOptions->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+    infer->add_option("--precision", inferOptions->precision, "auto, fp32 or bf16")->capture_default_str();
+    infer->add_option("--iterations", inferOptions->iterations, "Timed batches")->capture_default_str()->check(CLI::Range(1, 100000));
+    infer->add_option("--device", inferOptions->device, "cpu, cuda or cuda:N")->capture_default_str();
+    infer->add_flag("--json", inferOptions->json, "Print one JSON object");
+    return {bench, [dataOptions, trainOptions, inferOptions, data, infer](const RuntimeInfo&) {
+                if (data->parsed())
+                    return runBenchData(*dataOptions);
+                return infer->parsed() ? runBenchInfer(*inferOptions) : runBenchTrain(*trainOptions);
             }};
 }
 
