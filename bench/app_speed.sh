@@ -28,11 +28,12 @@ app() {
   fi
 }
 
-# The Model page's Fashion-MNIST settings are TrainConfig's defaults, with a metrics row every step.
+# The Model page's Fashion-MNIST settings are TrainConfig's defaults with a 15-minute budget, and a
+# metrics row every step.
 cli() {
   local name="cli-$1" start first
   start=$(date +%s.%N)
-  timeout $((seconds + 60)) "$build/app/vitlab-cli" train --data fashion-mnist --log-every 1 \
+  timeout $((seconds + 60)) "$build/app/vitlab-cli" train --data fashion-mnist --log-every 1 --minutes 15 \
     --max-minutes "$(python3 -c "print($seconds / 60)")" --name "$name" --quiet || true
   echo "run $runs/$name"
 }

@@ -13,6 +13,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -155,6 +156,29 @@ private Q_SLOTS:
         QVERIFY(status(page).contains(QStringLiteral("ready")));
         // The second download resumed where the cancelled one stopped.
         QVERIFY(hub.requests().back().range.startsWith(QStringLiteral("bytes=")));
+    }
+
+    void demoSuggestsATimeBudget()
+    {
+        vitlab::ScanReport demo;
+        for (int c = 0; c < 10; ++c) {
+            vitlab::ClassCount count;
+            count.name = "class " + std::to_string(c);
+            count.train = 6000;
+            demo.classes.push_back(count);
+        }
+        demo.minWidth = demo.maxWidth = demo.minHeight = demo.maxHeight = 28;
+        demo.meanWidth = demo.meanHeight = 28;
+        ModelPage page(m_runtime);
+        page.setDataset(demo, true);
+        auto* budget = page.findChild<QSpinBox*>(QStringLiteral("budgetBox"));
+        QCOMPARE(budget->value(), 15);
+        QCOMPARE(page.trainConfig().budgetMinutes, 15.0);
+        QVERIFY(!page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
+        QVERIFY(page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("15 minutes")));
+        budget->setValue(0); // none: the epochs count again
+        QVERIFY(page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
+        QCOMPARE(page.trainConfig().budgetMinutes, 0.0);
     }
 
     void photosAreFineTunedWhenWeightsCanBeHad()

@@ -12,6 +12,7 @@
 #include "synthetic_images.h"
 
 #include <QTemporaryDir>
+#include <QElapsedTimer>
 #include <QtTest>
 
 #include <atomic>
@@ -99,6 +100,35 @@ private Q_SLOTS:
         m_modelConfig = std::filesystem::path(m_dir.path().toStdString()) / "tiny_vit.json";
         QVERIFY(test::writePatternFolder(m_data, 3, 12, 16, /*splits=*/true));
         std::ofstream(m_modelConfig) << kTinyVit;
+    }
+
+    void timeBudgetFitsTheEpochsAndTheSchedule()
+    {
+        // 5 s, data preparation included: the first 20 steps are timed, the epochs fitted so that
+        // the cosine reaches its end with the budget, and refitted after each evaluation.
+        auto config = baseConfig(1, "budget");
+        config.budgetMinutes = 5.0 / 60.0;
+        Recorder recorder;
+        TrainControl control;
+        QElapsedTimer wall;
+        wall.start();
+        const auto finished = trainRun(config, recorder.callbacks(), control);
+        const double seconds = static_cast<double>(wall.elapsed()) / 1000.0;
+        QCOMPARE(finished.outcome, RunOutcome::Finished);
+        QVERIFY2(finished.epochsDone > 1, "the budget holds more than the one epoch asked for");
+        QVERIFY2(seconds < 5.0 * 1.5, qPrintable(QString("a 5 s budget took %1 s").arg(seconds)));
+        QVERIFY(std::any_of(recorder.messages.begin(), recorder.messages.end(),
+                            [](const std::string& m) { return m.find("epochs fit") != std::string::npos; }));
+        // The schedule ended with the run: the last step's rate is (nearly) the minimum.
+        const auto& last = recorder.steps.back();
+        QCOMPARE(last.step, last.totalSteps);
+        QVERIFY2(last.learningRate < config.minLearningRate + 0.05 * (config.learningRate - config.minLearningRate),
+                 qPrintable(QString::number(last.learningRate)));
+        // Until the fit, the ETA is what is left of the budget.
+        QVERIFY(recorder.steps.front().etaSeconds > 0.0 && recorder.steps.front().etaSeconds <= 5.0);
+        // The fitted count is recorded, so that a resume continues the same schedule.
+        std::ifstream in(m_runs / "budget" / "config.json");
+        QCOMPARE(nlohmann::json::parse(in)["train"]["epochs"].get<int>(), finished.epochsDone);
     }
 
     void tinyModelOverfitsTinyData()

@@ -296,7 +296,10 @@ void MainWindow::updatePlan()
                              .arg(QFileInfo(m_modelPage->modelName()).fileName())
                              .arg(config.imageSize)
                              .arg(data, start)
-                             .arg(config.epochs == 1 ? tr("1 epoch") : tr("%1 epochs").arg(config.epochs))
+                             .arg(config.budgetMinutes > 0 ? tr("about %1 minutes, its epochs fitted to this machine")
+                                                                 .arg(config.budgetMinutes)
+                                  : config.epochs == 1 ? tr("1 epoch")
+                                                       : tr("%1 epochs").arg(config.epochs))
                              .arg(config.batchSize)
                              .arg(config.learningRate),
                          true);

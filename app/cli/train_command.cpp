@@ -230,7 +230,11 @@ Command addTrainCommand(CLI::App& parent)
     app->add_option("--out", options->out, "Folder that receives the run folder (default: the shared runs folder)");
     app->add_option("--name", c.runName, "Name of the run folder (default: time and model)");
     app->add_option("--resume", options->resume, "Continue the run in this folder from its last checkpoint (with --batch and --accumulate: at another batch size of the same effective batch)");
-    app->add_option("--max-minutes", c.maxMinutes, "Stop (resumably) after this many minutes")->check(CLI::Range(0.0, 1e7));
+    app->add_option("--minutes", c.budgetMinutes,
+                    "A time budget: the first steps are timed and the epochs and learning-rate schedule fitted to "
+                    "end within it, decay complete (replaces --epochs)")
+        ->check(CLI::Range(0.0, 1e6));
+    app->add_option("--max-minutes", c.maxMinutes, "Stop (resumably) after this many minutes, wherever the schedule is")->check(CLI::Range(0.0, 1e7));
     app->add_option("--seed", c.seed, "Seed of shuffling, augmentation and initialisation")->capture_default_str();
     app->add_option("--workers", c.workers, "Data worker threads (0: every core)")->capture_default_str();
     app->add_option("--log-every", c.logEvery, "A metrics row every N steps")->capture_default_str();

@@ -109,6 +109,8 @@ struct SuggestedSettings {
     double warmupEpochs = 1.0;
     /// "hub:NAME.TAG" to fine-tune, or empty to train from scratch.
     std::string weights;
+    /// A time budget that the epochs are fitted to on this machine (0: the epochs as they are).
+    double budgetMinutes = 0.0;
     std::string reason;
 };
 /// The pretrained weights a photo folder's suggestion starts from.

@@ -74,6 +74,10 @@ struct TrainConfig {
     std::uint64_t seed = 0;
     /// Stop (resumably) after this many minutes of training; 0 means no limit.
     double maxMinutes = 0.0;
+    /// A time budget in minutes, data preparation included (0: none). The first steps are timed and
+    /// the epochs and the learning-rate schedule fitted so that the run, its decay complete, ends
+    /// within it; refitted after each epoch's evaluation. `epochs` then receives the fitted count.
+    double budgetMinutes = 0.0;
     /// Data worker threads; 0 means every usable core.
     int workers = 0;
     /// A metrics row every this many optimiser steps.

@@ -159,6 +159,10 @@ private:
     void saveStatus(const std::string& state, const std::string& text = {}) const;
     RunFinished finish(RunOutcome outcome, const std::string& text);
     double sessionSeconds() const;
+    /// Seconds of the time budget left; only for a run with one.
+    double budgetSecondsLeft() const;
+    /// Fits the epochs and the schedule to the time budget from the steps timed so far.
+    void fitToBudget();
 
     TrainConfig m_config;
     RunFolder m_folder;
@@ -179,7 +183,14 @@ private:
     std::vector<MetricsRow> m_metrics;
 
     Clock::time_point m_sessionStart = Clock::now();
+    /// When the run began, data preparation included: what a time budget counts from.
+    Clock::time_point m_runStart = Clock::now();
     double m_pausedSeconds = 0.0;
+    /// Time budget: the step and training time from which steps are timed (after the first
+    /// step's allocations), and whether the epochs have been fitted yet.
+    std::int64_t m_budgetTimedFromStep = -1;
+    double m_budgetTimedFromSeconds = 0.0;
+    bool m_budgetFitted = false;
     double m_startTrainSeconds = 0.0;
     std::int64_t m_startStep = 0;
     double m_lastEvaluationSeconds = 0.0;
@@ -189,6 +200,52 @@ private:
 double Run::sessionSeconds() const
 {
     return std::chrono::duration<double>(Clock::now() - m_sessionStart).count() - m_pausedSeconds;
+}
+
+double Run::budgetSecondsLeft() const
+{
+    const double spent = std::chrono::duration<double>(Clock::now() - m_runStart).count() - m_pausedSeconds;
+    return m_config.budgetMinutes * 60.0 - spent;
+}
+
+void Run::fitToBudget()
+{
+    const auto timedSteps = m_position.step - m_budgetTimedFromStep;
+    if (m_budgetTimedFromStep < 0 || timedSteps < 1)
+        return;
+    const double trainingSeconds = sessionSeconds() - m_sessionEvaluationSeconds - m_budgetTimedFromSeconds;
+    const double perStep = trainingSeconds / static_cast<double>(timedSteps);
+    // Until an evaluation has been timed: a forward pass costs about a third of a training step,
+    // plus the checkpoint.
+    const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
+    const double evaluation = m_lastEvaluationSeconds > 0.0
+                                ? m_lastEvaluationSeconds
+                                : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
+    const double epochSeconds = static_cast<double>(m_stepsPerEpoch) * perStep + evaluation;
+    // Steps, rather than whole epochs, would end closer to the budget; whole epochs keep every
+    // epoch's evaluation and the checkpoints where resume expects them. 3% is kept for noise.
+    double left = 0.97 * budgetSecondsLeft();
+    int epochs = m_position.epoch - 1;
+    if (m_position.batch > 0) {
+        // The epoch under way finishes in any case.
+        const auto stepsLeft = m_stepsPerEpoch - static_cast<std::int64_t>(m_position.batch) / m_config.accumulation;
+        left -= static_cast<double>(stepsLeft) * perStep + evaluation;
+        epochs = m_position.epoch;
+    }
+    epochs = std::max(1, epochs + static_cast<int>(std::max(0.0, std::floor(left / epochSeconds))));
+    const bool first = !m_budgetFitted;
+    m_budgetFitted = true;
+    if (epochs == m_config.epochs && !first)
+        return;
+    m_config.epochs = epochs;
+    m_schedule.totalSteps = m_stepsPerEpoch * epochs;
+    m_schedule.warmupSteps = std::min<std::int64_t>(
+        m_schedule.totalSteps / 2, std::llround(m_config.warmupEpochs * static_cast<double>(m_stepsPerEpoch)));
+    writeConfig(); // a resume continues the fitted schedule
+    char text[256];
+    std::snprintf(text, sizeof text, "time budget of %s minutes: %d epochs fit (%.0f ms per step, %.1f s per evaluation)",
+                  exact(m_config.budgetMinutes).c_str(), epochs, 1e3 * perStep, evaluation);
+    message(text);
 }
 
 void Run::openData(std::int64_t channels, std::int64_t imageSize)
@@ -554,6 +611,15 @@ bool Run::trainEpoch(RunFinished& finished)
         }
         ++m_position.step;
         m_position.batch = batchIndex + 1;
+        if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
+            // A new run's steps are timed from its second step, and the epochs fitted after 20 of them.
+            if (m_budgetTimedFromStep < 0) {
+                m_budgetTimedFromStep = m_position.step;
+                m_budgetTimedFromSeconds = sessionSeconds() - m_sessionEvaluationSeconds;
+            } else if (!m_budgetFitted && m_position.step - m_budgetTimedFromStep >= 20) {
+                fitToBudget();
+            }
+        }
         if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed) {
             const double sinceReport = std::chrono::duration<double>(Clock::now() - lastReport).count();
             lastReport = Clock::now();
@@ -573,6 +639,8 @@ bool Run::trainEpoch(RunFinished& finished)
                 report.etaSeconds = perStep * static_cast<double>(remainingSteps)
                     + m_lastEvaluationSeconds * static_cast<double>(remainingEpochs);
             }
+            if (m_config.budgetMinutes > 0.0 && !m_budgetFitted && m_startStep == 0)
+                report.etaSeconds = std::max(0.0, budgetSecondsLeft()); // the budget is the plan until fitted
             MetricsRow row{"step", epoch, m_position.step, report.elapsedSeconds, learningRate, report.loss,
                            report.imagesPerSecond, kNaN, kNaN, kNaN, kNaN};
             row.skippedSteps = m_position.skippedSteps;
@@ -648,6 +716,8 @@ RunFinished Run::train()
         if (!trainEpoch(finished))
             return finished;
         endEpoch();
+        if (m_config.budgetMinutes > 0.0 && m_startStep == 0)
+            fitToBudget(); // now with the evaluation timed too
     }
     char best[32];
     std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));

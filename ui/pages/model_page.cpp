@@ -1,5 +1,7 @@
 #include "ui/pages/model_page.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -67,6 +69,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_suggestion(new QLabel(this))
     , m_useSuggestion(new QPushButton(tr("Use suggested settings"), this))
     , m_epochs(new QSpinBox(this))
+    , m_budget(new QSpinBox(this))
     , m_batch(new QSpinBox(this))
     , m_learningRate(doubleBox(this, 1e-6, 1.0, 1e-4, 6, kDefaults.learningRate))
     , m_weightDecay(doubleBox(this, 0.0, 1.0, 0.01, 3, kDefaults.weightDecay))
@@ -135,6 +138,12 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_epochs->setRange(1, 1000);
     m_epochs->setValue(kDefaults.epochs);
     m_epochs->setToolTip(tr("Passes over the training images"));
+    m_budget->setObjectName(QStringLiteral("budgetBox"));
+    m_budget->setRange(0, 24 * 60);
+    m_budget->setSuffix(tr(" min"));
+    m_budget->setSpecialValueText(tr("none: train the epochs above"));
+    m_budget->setToolTip(tr("Train for about this long, data preparation included: the first steps are timed and the "
+                            "epochs and learning-rate schedule fitted to end on time, the decay complete"));
     m_batch->setRange(1, 4096);
     m_batch->setValue(static_cast<int>(kDefaults.batchSize));
     m_batch->setToolTip(tr("Images per step. Smaller uses less memory; on a CPU 32 to 128 is a good range."));
@@ -210,6 +219,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
 
     auto* trainingBox = new QGroupBox(tr("Training"), this);
     auto* trainingForm = new QFormLayout(trainingBox);
+    trainingForm->addRow(tr("Time budget:"), m_budget);
     trainingForm->addRow(tr("Epochs:"), m_epochs);
     trainingForm->addRow(tr("Batch size:"), m_batch);
     trainingForm->addRow(tr("Learning rate:"), m_learningRate);
@@ -311,7 +321,12 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     });
     connect(m_freeze, &QComboBox::currentIndexChanged, this,
             [this] { m_freezeBlocks->setEnabled(m_freeze->currentData().toString() == QLatin1String("blocks")); });
-    for (QSpinBox* box : {m_epochs, m_batch, m_freezeBlocks})
+    connect(m_budget, &QSpinBox::valueChanged, this, [this](int minutes) {
+        m_epochs->setEnabled(minutes == 0);
+        m_epochs->setToolTip(minutes == 0 ? tr("Passes over the training images")
+                                          : tr("Fitted to the time budget once training has timed its first steps"));
+    });
+    for (QSpinBox* box : {m_epochs, m_batch, m_freezeBlocks, m_budget})
         connect(box, &QSpinBox::valueChanged, this, &ModelPage::settingsChanged);
     for (QDoubleSpinBox* box : {m_learningRate, m_weightDecay, m_warmup, m_labelSmoothing, m_dropPath})
         connect(box, &QDoubleSpinBox::valueChanged, this, &ModelPage::settingsChanged);
@@ -415,6 +430,7 @@ void ModelPage::setImageSize(int pixels)
 
 void ModelPage::setEpochs(int epochs)
 {
+    m_budget->setValue(0); // a count of epochs, not a time
     m_epochs->setValue(epochs);
 }
 
@@ -482,13 +498,15 @@ void ModelPage::showSuggestion()
     const QString start = m_suggested.weights.empty()
                             ? tr("from scratch")
                             : tr("from %1").arg(QString::fromStdString(m_suggested.weights.substr(4)));
-    m_suggestion->setText(tr("<b>Suggested for this dataset:</b> %1 at %2 px %3, batch %4, %5 epochs, learning rate "
+    const QString length = m_suggested.budgetMinutes > 0 ? tr("%1 minutes").arg(m_suggested.budgetMinutes)
+                                                          : tr("%1 epochs").arg(m_suggested.epochs);
+    m_suggestion->setText(tr("<b>Suggested for this dataset:</b> %1 at %2 px %3, batch %4, %5, learning rate "
                              "%6 (%7).")
                               .arg(QString::fromStdString(m_suggested.model))
                               .arg(m_suggested.imageSize)
                               .arg(start)
                               .arg(m_suggested.batchSize)
-                              .arg(m_suggested.epochs)
+                              .arg(length)
                               .arg(m_suggested.learningRate)
                               .arg(QString::fromStdString(m_suggested.reason).toHtmlEscaped()));
 }
@@ -503,6 +521,7 @@ void ModelPage::applySuggestion()
     m_epochs->setValue(m_suggested.epochs);
     m_learningRate->setValue(m_suggested.learningRate);
     m_warmup->setValue(m_suggested.warmupEpochs);
+    m_budget->setValue(static_cast<int>(std::lround(m_suggested.budgetMinutes)));
     setStartFrom(QString::fromStdString(m_suggested.weights));
     updateCost();
 }
@@ -611,6 +630,7 @@ TrainConfig ModelPage::trainConfig(TrainConfig base) const
     base.model = modelName().toStdString();
     base.imageSize = m_imageSize->value();
     base.epochs = m_epochs->value();
+    base.budgetMinutes = m_budget->value();
     base.batchSize = m_batch->value();
     base.learningRate = m_learningRate->value();
     base.weightDecay = m_weightDecay->value();

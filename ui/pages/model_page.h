@@ -35,6 +35,7 @@ public:
     /// Uses a JSON model config file ({"family": ..., timm's arguments}) instead of a registry model.
     void setCustomModelFile(const QString& path);
     void setImageSize(int pixels);
+    /// Trains this many epochs (and no time budget).
     void setEpochs(int epochs);
     void setBatchSize(int batch);
     QString modelName() const;
@@ -79,6 +80,7 @@ private:
     QLabel* m_suggestion = nullptr;
     QPushButton* m_useSuggestion = nullptr;
     QSpinBox* m_epochs = nullptr;
+    QSpinBox* m_budget = nullptr;
     QSpinBox* m_batch = nullptr;
     QDoubleSpinBox* m_learningRate = nullptr;
     QDoubleSpinBox* m_weightDecay = nullptr;
