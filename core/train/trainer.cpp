@@ -191,6 +191,10 @@ private:
     std::int64_t m_budgetTimedFromStep = -1;
     double m_budgetTimedFromSeconds = 0.0;
     bool m_budgetFitted = false;
+    /// Whole epochs as they took, evaluation and checkpoints included: what a refit plans with.
+    double m_epochStartSeconds = 0.0;
+    double m_measuredEpochSeconds = 0.0;
+    int m_measuredEpochs = 0;
     double m_startTrainSeconds = 0.0;
     std::int64_t m_startStep = 0;
     double m_lastEvaluationSeconds = 0.0;
@@ -221,7 +225,11 @@ void Run::fitToBudget()
     const double evaluation = m_lastEvaluationSeconds > 0.0
                                 ? m_lastEvaluationSeconds
                                 : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
-    const double epochSeconds = static_cast<double>(m_stepsPerEpoch) * perStep + evaluation;
+    // Once epochs have been timed whole, their average rules: evaluation alone leaves out the
+    // checkpoints and each epoch's start, and an underestimate would cut the decay short.
+    const double estimated = static_cast<double>(m_stepsPerEpoch) * perStep + evaluation;
+    const double epochSeconds = m_measuredEpochs > 0 ? std::max(estimated, m_measuredEpochSeconds / m_measuredEpochs)
+                                                     : estimated;
     // Steps, rather than whole epochs, would end closer to the budget; whole epochs keep every
     // epoch's evaluation and the checkpoints where resume expects them. 3% is kept for noise.
     double left = 0.97 * budgetSecondsLeft();
@@ -713,11 +721,15 @@ RunFinished Run::train()
     reportStart();
     RunFinished finished;
     while (m_position.epoch <= m_config.epochs) {
+        m_epochStartSeconds = sessionSeconds();
         if (!trainEpoch(finished))
             return finished;
         endEpoch();
-        if (m_config.budgetMinutes > 0.0 && m_startStep == 0)
-            fitToBudget(); // now with the evaluation timed too
+        if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
+            m_measuredEpochSeconds += sessionSeconds() - m_epochStartSeconds;
+            ++m_measuredEpochs;
+            fitToBudget(); // now with whole epochs timed
+        }
     }
     char best[32];
     std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));
