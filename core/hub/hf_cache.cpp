@@ -7,35 +7,34 @@ namespace vitlab::hub {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string environment(const char* name)
+std::string environmentValue(const char* name)
 {
     const char* value = std::getenv(name);
     return value ? value : "";
 }
 
-/// Python's os.path.expanduser for a leading "~" (the variables hold paths as users type them).
 fs::path expandUser(const std::string& path)
 {
     if (path == "~" || path.rfind("~/", 0) == 0)
-        return fs::path(environment("HOME")) / path.substr(path.size() > 1 ? 2 : 1);
+        return fs::path(environmentValue("HOME")) / path.substr(path.size() > 1 ? 2 : 1);
     return path;
 }
 
-} // namespace
+fs::path huggingfaceHome()
+{
+    if (const auto home = environmentValue("HF_HOME"); !home.empty())
+        return expandUser(home);
+    const auto xdg = environmentValue("XDG_CACHE_HOME");
+    return (xdg.empty() ? expandUser("~/.cache") : expandUser(xdg)) / "huggingface";
+}
 
 fs::path cacheDirectory()
 {
     for (const char* name : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}) {
-        if (const auto value = environment(name); !value.empty())
+        if (const auto value = environmentValue(name); !value.empty())
             return expandUser(value);
     }
-    if (const auto home = environment("HF_HOME"); !home.empty())
-        return expandUser(home) / "hub";
-    const auto xdg = environment("XDG_CACHE_HOME");
-    const fs::path cacheHome = xdg.empty() ? expandUser("~/.cache") : expandUser(xdg);
-    return cacheHome / "huggingface" / "hub";
+    return huggingfaceHome() / "hub";
 }
 
 std::string repositoryFolderName(const std::string& repositoryId, const std::string& repositoryType)

@@ -14,6 +14,16 @@
 
 namespace vitlab::hub {
 
+/// An environment variable's value, or "" when it is not set.
+std::string environmentValue(const char* name);
+
+/// Python's os.path.expanduser for a leading "~" (the variables hold paths as users type them).
+std::filesystem::path expandUser(const std::string& path);
+
+/// huggingface_hub's home: HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
+/// (where its token file and, by default, the cache live).
+std::filesystem::path huggingfaceHome();
+
 /// The cache folder: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else
 /// $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (huggingface_hub's order).
 std::filesystem::path cacheDirectory();

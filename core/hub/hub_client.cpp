@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -27,12 +26,6 @@ namespace vitlab::hub {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string environment(const char* name)
-{
-    const char* value = std::getenv(name);
-    return value ? value : "";
-}
 
 bool truthy(std::string value)
 {
@@ -367,24 +360,17 @@ void linkSnapshot(const fs::path& blob, const fs::path& snapshot)
 HubSettings HubSettings::fromEnvironment()
 {
     HubSettings settings;
-    if (auto endpoint = environment("HF_ENDPOINT"); !endpoint.empty()) {
+    if (auto endpoint = environmentValue("HF_ENDPOINT"); !endpoint.empty()) {
         while (!endpoint.empty() && endpoint.back() == '/')
             endpoint.pop_back();
         settings.endpoint = endpoint;
     }
     settings.cache = cacheDirectory();
-    settings.offline = truthy(environment("HF_HUB_OFFLINE"));
-    settings.token = trim(environment("HF_TOKEN"));
+    settings.offline = truthy(environmentValue("HF_HUB_OFFLINE"));
+    settings.token = trim(environmentValue("HF_TOKEN"));
     if (settings.token.empty()) {
-        fs::path tokenFile = environment("HF_TOKEN_PATH");
-        if (tokenFile.empty()) {
-            const auto home = environment("HF_HOME");
-            const auto xdg = environment("XDG_CACHE_HOME");
-            const fs::path hfHome = !home.empty()  ? fs::path(home)
-                                    : !xdg.empty() ? fs::path(xdg) / "huggingface"
-                                                   : fs::path(environment("HOME")) / ".cache" / "huggingface";
-            tokenFile = hfHome / "token";
-        }
+        const auto tokenPath = environmentValue("HF_TOKEN_PATH");
+        const fs::path tokenFile = tokenPath.empty() ? huggingfaceHome() / "token" : expandUser(tokenPath);
         std::ifstream in(tokenFile);
         std::string line;
         if (in && std::getline(in, line))
