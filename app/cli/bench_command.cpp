@@ -101,76 +101,81 @@ int runBenchData(const BenchDataOptions& options)
     return 0;
 }
 
-struct BenchTrainOptions {
+/// What `bench train` and `bench infer` time: a model on random images.
+struct BenchModelOptions {
     std::string model;
     std::int64_t imageSize = 0;
     std::int64_t batch = 32;
     std::string precision = "auto";
-    int steps = 10;
+    /// Timed steps (train) or batches (infer).
+    int repeats = 10;
     std::string device = "cpu";
     bool json = false;
 };
 
-/// Forward, backward and an AdamW step on random images: the trainer's own step, without data.
-int runBenchTrain(const BenchTrainOptions& options)
+/// One timing, as JSON ("steps", "ms_per_step") or a line ("12.3 ms per step").
+void printTiming(const BenchModelOptions& options, const ModelSpec& spec, const ComputePrecision& precision,
+                 double seconds, const std::string& unit, const char* repeatsKey)
+{
+    const double ms = 1e3 * seconds / options.repeats;
+    const double rate = static_cast<double>(options.batch * options.repeats) / seconds;
+    if (options.json) {
+        std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
+                                    {"batch", options.batch},
+                                    {"precision", precision.name()},
+                                    {repeatsKey, options.repeats},
+                                    {"ms_per_" + unit, ms},
+                                    {"images_per_s", rate}}
+                         .dump(2)
+                  << "\n";
+        return;
+    }
+    std::printf("%s, batch %lld, %s: %.2f ms per %s, %.1f images/s\n", options.model.c_str(),
+                static_cast<long long>(options.batch), precision.name().c_str(), ms, unit.c_str(), rate);
+}
+
+ModelSpec benchSpec(const BenchModelOptions& options)
 {
     auto spec = resolveModelSpec(options.model);
     if (options.imageSize > 0)
         spec = withImageSize(spec, options.imageSize, options.imageSize);
+    return spec;
+}
+
+/// Forward, backward and an AdamW step on random images: the trainer's own step, without data.
+int runBenchTrain(const BenchModelOptions& options)
+{
+    const auto spec = benchSpec(options);
     const auto device = resolveDevice(options.device);
     const auto precision = resolvePrecision(parsePrecision(options.precision), device);
-    const double seconds = secondsOfTrainingSteps(spec, options.batch, options.steps, precision, device);
-    const double rate = static_cast<double>(options.batch * options.steps) / seconds;
-    if (options.json)
-        std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
-                                    {"batch", options.batch},
-                                    {"precision", precision.name()},
-                                    {"steps", options.steps},
-                                    {"ms_per_step", 1e3 * seconds / options.steps},
-                                    {"images_per_s", rate}}
-                         .dump(2)
-                  << "\n";
-    else
-        std::printf("%s, batch %lld, %s: %.1f ms per step, %.1f images/s\n", options.model.c_str(),
-                    static_cast<long long>(options.batch), precision.name().c_str(), 1e3 * seconds / options.steps,
-                    rate);
+    printTiming(options, spec, precision, secondsOfTrainingSteps(spec, options.batch, options.repeats, precision, device),
+                "step", "steps");
     return 0;
 }
 
-struct BenchInferOptions {
-    std::string model;
-    std::int64_t imageSize = 0;
-    std::int64_t batch = 1;
-    std::string precision = "auto";
-    int iterations = 20;
-    std::string device = "cpu";
-    bool json = false;
-};
-
 /// Eval-mode forward passes on random images, as the predictor runs them (every dropped image).
-int runBenchInfer(const BenchInferOptions& options)
+int runBenchInfer(const BenchModelOptions& options)
 {
-    auto spec = resolveModelSpec(options.model);
-    if (options.imageSize > 0)
-        spec = withImageSize(spec, options.imageSize, options.imageSize);
+    const auto spec = benchSpec(options);
     const auto device = resolveDevice(options.device);
     const auto precision = inferencePrecision(parsePrecision(options.precision), device);
-    const double seconds = secondsOfInference(spec, options.batch, options.iterations, precision, device);
-    const double msPerBatch = 1e3 * seconds / options.iterations;
-    const double rate = static_cast<double>(options.batch * options.iterations) / seconds;
-    if (options.json)
-        std::cout << nlohmann::json{{"model", spec.name.empty() ? options.model : spec.name},
-                                    {"batch", options.batch},
-                                    {"precision", precision.name()},
-                                    {"iterations", options.iterations},
-                                    {"ms_per_batch", msPerBatch},
-                                    {"images_per_s", rate}}
-                         .dump(2)
-                  << "\n";
-    else
-        std::printf("%s, batch %lld, %s: %.2f ms per batch, %.1f images/s\n", options.model.c_str(),
-                    static_cast<long long>(options.batch), precision.name().c_str(), msPerBatch, rate);
+    printTiming(options, spec, precision, secondsOfInference(spec, options.batch, options.repeats, precision, device),
+                "batch", "iterations");
     return 0;
+}
+
+CLI::App* addBenchModelCommand(CLI::App& bench, const char* name, const char* description, BenchModelOptions& options,
+                               const char* repeatsFlag, const char* repeatsHelp)
+{
+    auto* app = bench.add_subcommand(name, description);
+    app->add_option("--model", options.model, "A registry name or a JSON model config")->required();
+    app->add_option("--img-size", options.imageSize, "Image size (default: the model's)")->check(CLI::Range(8, 1024));
+    app->add_option("--batch", options.batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+    app->add_option("--precision", options.precision, "auto, fp32 or bf16")->capture_default_str();
+    app->add_option(repeatsFlag, options.repeats, repeatsHelp)->capture_default_str()->check(CLI::Range(1, 100000));
+    app->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
+    app->add_flag("--json", options.json, "Print one JSON object");
+    return app;
 }
 
 } // namespace
@@ -178,8 +183,10 @@ int runBenchInfer(const BenchInferOptions& options)
 Command addBenchCommand(CLI::App& parent)
 {
     auto dataOptions = std::make_shared<BenchDataOptions>();
-    auto trainOptions = std::make_shared<BenchTrainOptions>();
-    auto inferOptions = std::make_shared<BenchInferOptions>();
+    auto trainOptions = std::make_shared<BenchModelOptions>();
+    auto inferOptions = std::make_shared<BenchModelOptions>();
+    inferOptions->batch = 1;
+    inferOptions->repeats = 20;
     auto* bench = parent.add_subcommand("bench", "Measure the engine's speed");
     bench->require_subcommand(1);
     auto* data = bench->add_subcommand("data", "Images per second of the training input pipeline, per epoch");
@@ -188,22 +195,11 @@ Command addBenchCommand(CLI::App& parent)
     data->add_option("--batch", dataOptions->batch, "Batch size")->check(CLI::Range(1, 4096));
     data->add_option("--epochs", dataOptions->epochs, "Epochs to time")->check(CLI::Range(1, 100));
     data->add_flag("--json", dataOptions->json, "Print one JSON object");
-    auto* train = bench->add_subcommand("train", "Training steps per second (forward, backward, AdamW) on random images");
-    train->add_option("--model", trainOptions->model, "A registry name or a JSON model config")->required();
-    train->add_option("--img-size", trainOptions->imageSize, "Image size (default: the model's)")->check(CLI::Range(8, 1024));
-    train->add_option("--batch", trainOptions->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
-    train->add_option("--precision", trainOptions->precision, "auto, fp32 or bf16")->capture_default_str();
-    train->add_option("--steps", trainOptions->steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
-    train->add_option("--device", trainOptions->device, "cpu, cuda or cuda:N")->capture_default_str();
-    train->add_flag("--json", trainOptions->json, "Print one JSON object");
-    auto* infer = bench->add_subcommand("infer", "Inference latency and throughput (eval mode, no gradients) on random images");
-    infer->add_option("--model", inferOptions->model, "A registry name or a JSON model config")->required();
-    infer->add_option("--img-size", inferOptions->imageSize, "Image size (default: the model's)")->check(CLI::Range(8, 1024));
-    infer->add_option("--batch", inferOptions->batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
-    infer->add_option("--precision", inferOptions->precision, "auto, fp32 or bf16")->capture_default_str();
-    infer->add_option("--iterations", inferOptions->iterations, "Timed batches")->capture_default_str()->check(CLI::Range(1, 100000));
-    infer->add_option("--device", inferOptions->device, "cpu, cuda or cuda:N")->capture_default_str();
-    infer->add_flag("--json", inferOptions->json, "Print one JSON object");
+    addBenchModelCommand(*bench, "train", "Training steps per second (forward, backward, AdamW) on random images",
+                         *trainOptions, "--steps", "Timed steps");
+    auto* infer = addBenchModelCommand(*bench, "infer",
+                                       "Inference latency and throughput (eval mode, no gradients) on random images",
+                                       *inferOptions, "--iterations", "Timed batches");
     return {bench, [dataOptions, trainOptions, inferOptions, data, infer](const RuntimeInfo&) {
                 if (data->parsed())
                     return runBenchData(*dataOptions);
