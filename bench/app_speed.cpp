@@ -4,16 +4,15 @@
 // run folder, whose metrics.csv bench/app_speed.sh compares with vitlab-cli train's on the same
 // settings, in the same run.
 //   bench/app_speed.sh [--seconds 40]
+#include "bench/demo_window.h"
 #include "core/facade/engine.h"
 #include "ui/main_window.h"
-#include "ui/pages/data_page.h"
 #include "ui/pages/model_page.h"
 #include "ui/training_worker.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
-#include <QEventLoop>
 #include <QTimer>
 
 #include <cstdio>
@@ -34,16 +33,7 @@ int main(int argc, char** argv)
 
     const vitlab::RuntimeInfo runtime = vitlab::facade::startEngine();
     MainWindow window(runtime);
-    window.resize(1200, 760);
-    window.show();
-    window.openDataset(QStringLiteral("fashion-mnist"));
-    QElapsedTimer wait;
-    wait.start();
-    while (!window.dataPage()->isScanned() && wait.elapsed() < 120000) {
-        QEventLoop loop;
-        QTimer::singleShot(20, &loop, &QEventLoop::quit);
-        loop.exec();
-    }
+    vitlab::bench::openDemo(window);
     window.showPage(MainWindow::Page::Train);
 
     auto* worker = window.worker();

@@ -4,9 +4,9 @@
 // cost what they cost late in a long run. Prints the longest gap and the 99th percentile.
 //   bench/ui_stall.sh [--seconds 25] [--model vit_micro_patch4_28] [--preload-points 100000]
 //   bench/ui_stall.sh --seconds 0 --epochs 1     (a whole epoch, its evaluation included)
+#include "bench/demo_window.h"
 #include "core/facade/engine.h"
 #include "ui/main_window.h"
-#include "ui/pages/data_page.h"
 #include "ui/pages/model_page.h"
 #include "ui/pages/train_page.h"
 #include "ui/plot.h"
@@ -16,7 +16,6 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
-#include <QEventLoop>
 #include <QTimer>
 
 #include <algorithm>
@@ -49,16 +48,7 @@ int main(int argc, char** argv)
 
     const vitlab::RuntimeInfo runtime = vitlab::facade::startEngine();
     MainWindow window(runtime);
-    window.resize(1200, 760);
-    window.show();
-    window.openDataset(QStringLiteral("fashion-mnist"));
-    QElapsedTimer wait;
-    wait.start();
-    while (!window.dataPage()->isScanned() && wait.elapsed() < 120000) {
-        QEventLoop loop;
-        QTimer::singleShot(20, &loop, &QEventLoop::quit);
-        loop.exec();
-    }
+    vitlab::bench::openDemo(window);
     window.modelPage()->setModel(parser.value(modelOption));
     window.modelPage()->setEpochs(parser.value(epochsOption).toInt());
     window.showPage(MainWindow::Page::Train);
