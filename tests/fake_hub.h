@@ -14,6 +14,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -107,6 +109,23 @@ inline void writeHubFile(const std::filesystem::path& root, const std::string& r
     const auto path = root / repository / file;
     std::filesystem::create_directories(path.parent_path());
     std::ofstream(path, std::ios::binary) << bytes;
+}
+
+/// A file's bytes, as the tests compare what the cache holds with what the Hub served.
+inline std::string readFile(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// `size` reproducible random bytes: a weights file's stand-in that no compression shrinks.
+inline std::string randomBytes(std::size_t size, unsigned seed)
+{
+    std::mt19937 generator(seed);
+    std::string bytes(size, '\0');
+    for (auto& byte : bytes)
+        byte = static_cast<char>(generator() & 0xFF);
+    return bytes;
 }
 
 /// The commit fake_hub.py gives a repository: the SHA-1 of its name.

@@ -20,6 +20,7 @@
 
 using namespace vitlab;
 using vitlab::test::FakeHub;
+using vitlab::test::readFile;
 using vitlab::test::runCli;
 namespace fs = std::filesystem;
 
@@ -29,12 +30,6 @@ const std::string kName = "deit_tiny_patch16_224.fb_in1k";
 const std::string kRepository = "timm/" + kName;
 // Not ImageNet's: proves that the run takes the weights' own normalisation from config.json.
 const std::array<double, 3> kConfigMean{0.25, 0.5, 0.75};
-
-std::string readFile(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::size_t countCdnGets(const FakeHub& hub)
 {

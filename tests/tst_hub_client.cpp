@@ -13,26 +13,13 @@
 
 using namespace vitlab::hub;
 using vitlab::test::FakeHub;
+using vitlab::test::randomBytes;
+using vitlab::test::readFile;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kRepository = "timm/tiny_test.tag";
-
-std::string randomBytes(std::size_t size, unsigned seed)
-{
-    std::mt19937 generator(seed);
-    std::string bytes(size, '\0');
-    for (auto& byte : bytes)
-        byte = static_cast<char>(generator() & 0xFF);
-    return bytes;
-}
-
-std::string readFile(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 } // namespace
 

@@ -14,17 +14,12 @@
 
 using namespace vitlab::hub;
 using vitlab::test::FakeHub;
+using vitlab::test::readFile;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kRepository = "timm/python_test.tag";
-
-std::string readFile(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 } // namespace
 

@@ -20,6 +20,7 @@
 #include <random>
 
 using vitlab::test::FakeHub;
+using vitlab::test::randomBytes;
 using vitlab::ui::ModelPage;
 namespace fs = std::filesystem;
 
@@ -27,15 +28,6 @@ namespace {
 
 const QString kDeit = QStringLiteral("hub:deit_tiny_patch16_224.fb_in1k");
 const QString kPhotoWeights = QStringLiteral("hub:vit_tiny_patch16_224.augreg_in21k_ft_in1k");
-
-std::string randomBytes(std::size_t size)
-{
-    std::mt19937 generator(11);
-    std::string bytes(size, '\0');
-    for (auto& byte : bytes)
-        byte = static_cast<char>(generator() & 0xFF);
-    return bytes;
-}
 
 /// A folder of photos as a scan reports it: 3 classes of 100, about 400 x 300 px.
 vitlab::ScanReport photoReport()
@@ -75,7 +67,7 @@ private Q_SLOTS:
         const std::string config = R"({"architecture": "x", "num_classes": 1000, "pretrained_cfg": {"mean": [0.5, 0.5, 0.5]}})";
         for (const auto& weights : {kDeit, kPhotoWeights}) {
             const auto repository = "timm/" + weights.mid(4).toStdString();
-            vitlab::test::writeHubFile(m_root, repository, "model.safetensors", randomBytes(6 << 20));
+            vitlab::test::writeHubFile(m_root, repository, "model.safetensors", randomBytes(6 << 20, 11));
             vitlab::test::writeHubFile(m_root, repository, "config.json", config);
         }
         m_runtime = vitlab::facade::startEngine();
