@@ -119,9 +119,11 @@ private Q_SLOTS:
         QVERIFY2(seconds < 5.0 * 1.5, qPrintable(QString("a 5 s budget took %1 s").arg(seconds)));
         QVERIFY(std::any_of(recorder.messages.begin(), recorder.messages.end(),
                             [](const std::string& m) { return m.find("epochs fit") != std::string::npos; }));
-        // The schedule ended with the run: the last step's rate is (nearly) the minimum.
+        // The schedule ended with the run: the last step's rate is (nearly) the minimum. (Under load a
+        // last refit may end the run an epoch or two before the plan of its last step.)
         const auto& last = recorder.steps.back();
-        QCOMPARE(last.step, last.totalSteps);
+        QVERIFY2(last.step >= last.totalSteps * 95 / 100,
+                 qPrintable(QString("step %1 of %2").arg(last.step).arg(last.totalSteps)));
         QVERIFY2(last.learningRate < config.minLearningRate + 0.05 * (config.learningRate - config.minLearningRate),
                  qPrintable(QString::number(last.learningRate)));
         // Until the fit, the ETA is what is left of the budget.

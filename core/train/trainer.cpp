@@ -195,6 +195,9 @@ private:
     double m_epochStartSeconds = 0.0;
     double m_measuredEpochSeconds = 0.0;
     int m_measuredEpochs = 0;
+    /// The first epoch pays for warm-up (allocations, LibTorch 2.x's kernel set-up): it is left out
+    /// of the average once later epochs have been timed.
+    double m_firstEpochSeconds = 0.0;
     double m_startTrainSeconds = 0.0;
     std::int64_t m_startStep = 0;
     double m_lastEvaluationSeconds = 0.0;
@@ -228,8 +231,9 @@ void Run::fitToBudget()
     // Once epochs have been timed whole, their average rules: evaluation alone leaves out the
     // checkpoints and each epoch's start, and an underestimate would cut the decay short.
     const double estimated = static_cast<double>(m_stepsPerEpoch) * perStep + evaluation;
-    const double epochSeconds = m_measuredEpochs > 0 ? std::max(estimated, m_measuredEpochSeconds / m_measuredEpochs)
-                                                     : estimated;
+    const double measured = m_measuredEpochs > 1 ? (m_measuredEpochSeconds - m_firstEpochSeconds) / (m_measuredEpochs - 1)
+                                                 : m_measuredEpochSeconds;
+    const double epochSeconds = m_measuredEpochs > 0 ? std::max(estimated, measured) : estimated;
     // Steps, rather than whole epochs, would end closer to the budget; whole epochs keep every
     // epoch's evaluation and the checkpoints where resume expects them. 3% is kept for noise.
     double left = 0.97 * budgetSecondsLeft();
@@ -726,7 +730,10 @@ RunFinished Run::train()
             return finished;
         endEpoch();
         if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
-            m_measuredEpochSeconds += sessionSeconds() - m_epochStartSeconds;
+            const double epochSeconds = sessionSeconds() - m_epochStartSeconds;
+            if (m_measuredEpochs == 0)
+                m_firstEpochSeconds = epochSeconds;
+            m_measuredEpochSeconds += epochSeconds;
             ++m_measuredEpochs;
             fitToBudget(); // now with whole epochs timed
         }
