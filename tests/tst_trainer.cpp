@@ -119,18 +119,22 @@ private Q_SLOTS:
         QVERIFY2(seconds < 5.0 * 1.5, qPrintable(QString("a 5 s budget took %1 s").arg(seconds)));
         QVERIFY(std::any_of(recorder.messages.begin(), recorder.messages.end(),
                             [](const std::string& m) { return m.find("epochs fit") != std::string::npos; }));
-        // The schedule ended with the run: the last step's rate is (nearly) the minimum. (Under load a
-        // last refit may end the run an epoch or two before the plan of its last step.)
+        // The schedule ended with the run, however the machine's load changed: the plan is refitted
+        // at every step (the refit after the last evaluation may drop a step or two), so the last
+        // step is the plan's last and its rate the minimum.
         const auto& last = recorder.steps.back();
-        QVERIFY2(last.step >= last.totalSteps * 95 / 100,
+        QCOMPARE(finished.stepsDone, last.step);
+        QVERIFY2(last.step >= last.totalSteps * 98 / 100,
                  qPrintable(QString("step %1 of %2").arg(last.step).arg(last.totalSteps)));
-        QVERIFY2(last.learningRate < config.minLearningRate + 0.05 * (config.learningRate - config.minLearningRate),
+        QVERIFY2(last.learningRate < config.minLearningRate + 0.01 * (config.learningRate - config.minLearningRate),
                  qPrintable(QString::number(last.learningRate)));
         // Until the fit, the ETA is what is left of the budget.
         QVERIFY(recorder.steps.front().etaSeconds > 0.0 && recorder.steps.front().etaSeconds <= 5.0);
-        // The fitted count is recorded, so that a resume continues the same schedule.
+        // The fitted plan is recorded, so that a resume continues the same schedule.
         std::ifstream in(m_runs / "budget" / "config.json");
-        QCOMPARE(nlohmann::json::parse(in)["train"]["epochs"].get<int>(), finished.epochsDone);
+        const auto train = nlohmann::json::parse(in)["train"];
+        QCOMPARE(train["epochs"].get<int>(), finished.epochsDone);
+        QCOMPARE(train["total_steps"].get<std::int64_t>(), finished.stepsDone);
     }
 
     void tinyModelOverfitsTinyData()

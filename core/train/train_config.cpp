@@ -65,6 +65,7 @@ std::string precisionName(Precision precision)
     X("seed", seed)                                                                                                    \
     X("max_minutes", maxMinutes)                                                                                       \
     X("budget_minutes", budgetMinutes)                                                                                 \
+    X("total_steps", totalSteps)                                                                                       \
     X("workers", workers)                                                                                              \
     X("log_every", logEvery)                                                                                           \
     X("runs_directory", runsDirectory)                                                                                 \
@@ -129,6 +130,7 @@ void TrainConfig::validate() const
     require(mixup >= 0.0 && cutmix >= 0.0, "mixup and CutMix alphas cannot be negative");
     require(maxMinutes >= 0.0, "the time limit cannot be negative");
     require(budgetMinutes >= 0.0 && budgetMinutes <= 1e6, "the time budget must be 0 (none) to 1000000 minutes");
+    require(totalSteps >= 0, "the run's step count cannot be negative");
     require(workers >= 0 && workers <= 256, "workers must be 0 (every core) to 256");
     require(logEvery >= 1, "log-every must be at least 1 step");
 }

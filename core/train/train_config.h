@@ -76,8 +76,11 @@ struct TrainConfig {
     double maxMinutes = 0.0;
     /// A time budget in minutes, data preparation included (0: none). The first steps are timed and
     /// the epochs and the learning-rate schedule fitted so that the run, its decay complete, ends
-    /// within it; refitted after each epoch's evaluation. `epochs` then receives the fitted count.
+    /// within it; refitted at every step. `epochs` and `totalSteps` then receive the fitted plan.
     double budgetMinutes = 0.0;
+    /// The run's optimiser steps, when a time budget fitted them (its last epoch may then be
+    /// partial); 0: `epochs` whole epochs.
+    std::int64_t totalSteps = 0;
     /// Data worker threads; 0 means every usable core.
     int workers = 0;
     /// A metrics row every this many optimiser steps.

@@ -12,6 +12,7 @@
 #include "core/train/optimization.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_model.h"
+#include "core/train/time_budget.h"
 #include "core/version.h"
 
 #include <unistd.h>
@@ -144,7 +145,7 @@ private:
     }
     void openData(std::int64_t channels, std::int64_t imageSize);
     void buildOptimization(Classifier model);
-    void writeConfig() const;
+    void writeConfig();
     void loadTeacher();
     torch::Tensor classWeights() const;
     void reportStart() const;
@@ -163,6 +164,8 @@ private:
     double budgetSecondsLeft() const;
     /// Fits the epochs and the schedule to the time budget from the steps timed so far.
     void fitToBudget();
+    /// The learning-rate schedule over `totalSteps` steps.
+    void setSchedule(std::int64_t totalSteps);
 
     TrainConfig m_config;
     RunFolder m_folder;
@@ -186,22 +189,17 @@ private:
     /// When the run began, data preparation included: what a time budget counts from.
     Clock::time_point m_runStart = Clock::now();
     double m_pausedSeconds = 0.0;
-    /// Time budget: the step and training time from which steps are timed (after the first
-    /// step's allocations), and whether the epochs have been fitted yet.
-    std::int64_t m_budgetTimedFromStep = -1;
-    double m_budgetTimedFromSeconds = 0.0;
+    /// Time budget: the recent steps' pace (timed from the first step's end, past its
+    /// allocations), whether a plan has been fitted, and what config.json last recorded.
+    StepPace m_pace;
     bool m_budgetFitted = false;
-    /// Whole epochs as they took, evaluation and checkpoints included: what a refit plans with.
-    double m_epochStartSeconds = 0.0;
-    double m_measuredEpochSeconds = 0.0;
-    int m_measuredEpochs = 0;
-    /// The first epoch pays for warm-up (allocations, LibTorch 2.x's kernel set-up): it is left out
-    /// of the average once later epochs have been timed.
-    double m_firstEpochSeconds = 0.0;
+    std::int64_t m_recordedTotalSteps = -1;
+    /// Epoch ends (evaluation, checkpoint, reports): the last one's seconds, and this session's sum,
+    /// which the step pace leaves out.
+    double m_lastEpochEndSeconds = 0.0;
+    double m_sessionEpochEndSeconds = 0.0;
     double m_startTrainSeconds = 0.0;
     std::int64_t m_startStep = 0;
-    double m_lastEvaluationSeconds = 0.0;
-    double m_sessionEvaluationSeconds = 0.0;
 };
 
 double Run::sessionSeconds() const
@@ -217,47 +215,47 @@ double Run::budgetSecondsLeft() const
 
 void Run::fitToBudget()
 {
-    const auto timedSteps = m_position.step - m_budgetTimedFromStep;
-    if (m_budgetTimedFromStep < 0 || timedSteps < 1)
+    const double perStep = m_pace.secondsPerStep();
+    if (perStep <= 0.0)
         return;
-    const double trainingSeconds = sessionSeconds() - m_sessionEvaluationSeconds - m_budgetTimedFromSeconds;
-    const double perStep = trainingSeconds / static_cast<double>(timedSteps);
-    // Until an evaluation has been timed: a forward pass costs about a third of a training step,
+    // Until an epoch has ended: its forward passes cost about a third of a training step each,
     // plus the checkpoint.
     const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
-    const double evaluation = m_lastEvaluationSeconds > 0.0
-                                ? m_lastEvaluationSeconds
-                                : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
-    // Once epochs have been timed whole, their average rules: evaluation alone leaves out the
-    // checkpoints and each epoch's start, and an underestimate would cut the decay short.
-    const double estimated = static_cast<double>(m_stepsPerEpoch) * perStep + evaluation;
-    const double measured = m_measuredEpochs > 1 ? (m_measuredEpochSeconds - m_firstEpochSeconds) / (m_measuredEpochs - 1)
-                                                 : m_measuredEpochSeconds;
-    const double epochSeconds = m_measuredEpochs > 0 ? std::max(estimated, measured) : estimated;
-    // Steps, rather than whole epochs, would end closer to the budget; whole epochs keep every
-    // epoch's evaluation and the checkpoints where resume expects them. 3% is kept for noise.
-    double left = 0.97 * budgetSecondsLeft();
-    int epochs = m_position.epoch - 1;
-    if (m_position.batch > 0) {
-        // The epoch under way finishes in any case.
-        const auto stepsLeft = m_stepsPerEpoch - static_cast<std::int64_t>(m_position.batch) / m_config.accumulation;
-        left -= static_cast<double>(stepsLeft) * perStep + evaluation;
-        epochs = m_position.epoch;
-    }
-    epochs = std::max(1, epochs + static_cast<int>(std::max(0.0, std::floor(left / epochSeconds))));
+    const double epochEnd = m_lastEpochEndSeconds > 0.0
+                              ? m_lastEpochEndSeconds
+                              : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
+    // 3% of what is left is kept for noise; every step refits, so a slower machine shortens the
+    // plan at once and the decay still ends with the run.
+    const auto plan = planWithinBudget(m_position.step, m_position.epoch - 1, m_stepsPerEpoch, perStep, epochEnd,
+                                       0.97 * budgetSecondsLeft());
     const bool first = !m_budgetFitted;
     m_budgetFitted = true;
-    if (epochs == m_config.epochs && !first)
+    if (plan.totalSteps == m_schedule.totalSteps && !first)
         return;
-    m_config.epochs = epochs;
-    m_schedule.totalSteps = m_stepsPerEpoch * epochs;
-    m_schedule.warmupSteps = std::min<std::int64_t>(
-        m_schedule.totalSteps / 2, std::llround(m_config.warmupEpochs * static_cast<double>(m_stepsPerEpoch)));
+    const bool epochsChanged = plan.epochs != m_config.epochs;
+    m_config.epochs = plan.epochs;
+    m_config.totalSteps = plan.totalSteps;
+    setSchedule(plan.totalSteps);
+    if (!first && !epochsChanged)
+        return; // config.json follows with the next checkpoint
     writeConfig(); // a resume continues the fitted schedule
+    const auto lastEpochSteps = plan.totalSteps - static_cast<std::int64_t>(plan.epochs - 1) * m_stepsPerEpoch;
     char text[256];
-    std::snprintf(text, sizeof text, "time budget of %s minutes: %d epochs fit (%.0f ms per step, %.1f s per evaluation)",
-                  exact(m_config.budgetMinutes).c_str(), epochs, 1e3 * perStep, evaluation);
+    std::snprintf(text, sizeof text,
+                  "time budget of %s minutes: %d epochs fit, %lld steps%s (%.0f ms per step, %.1f s per evaluation)",
+                  exact(m_config.budgetMinutes).c_str(), plan.epochs, static_cast<long long>(plan.totalSteps),
+                  lastEpochSteps < m_stepsPerEpoch ? (", the last epoch " + std::to_string(lastEpochSteps) + " of "
+                                                      + std::to_string(m_stepsPerEpoch) + " steps").c_str()
+                                                   : "",
+                  1e3 * perStep, epochEnd);
     message(text);
+}
+
+void Run::setSchedule(std::int64_t totalSteps)
+{
+    m_schedule.totalSteps = totalSteps;
+    m_schedule.warmupSteps = std::min<std::int64_t>(
+        totalSteps / 2, std::llround(m_config.warmupEpochs * static_cast<double>(m_stepsPerEpoch)));
 }
 
 void Run::openData(std::int64_t channels, std::int64_t imageSize)
@@ -323,9 +321,7 @@ void Run::buildOptimization(Classifier model)
     m_stepsPerEpoch = std::max<std::int64_t>(1, batches / m_config.accumulation);
     m_schedule.peak = m_config.learningRate;
     m_schedule.minimum = m_config.minLearningRate;
-    m_schedule.totalSteps = m_stepsPerEpoch * m_config.epochs;
-    m_schedule.warmupSteps = std::min<std::int64_t>(
-        m_schedule.totalSteps / 2, std::llround(m_config.warmupEpochs * static_cast<double>(m_stepsPerEpoch)));
+    setSchedule(m_config.totalSteps > 0 ? m_config.totalSteps : m_stepsPerEpoch * m_config.epochs);
     loadTeacher();
 }
 
@@ -346,8 +342,9 @@ void Run::loadTeacher()
     m_teacher = teacher.model;
 }
 
-void Run::writeConfig() const
+void Run::writeConfig()
 {
+    m_recordedTotalSteps = m_config.totalSteps;
     const nlohmann::json data = {{"request", m_config.data},
                                  {"directory", m_data->location().directory.string()},
                                  {"display_name", m_data->location().displayName},
@@ -462,6 +459,8 @@ void Run::saveCheckpoint()
     // Order matters for a kill at any moment: metrics first (a resume drops rows past its
     // checkpoint), then the resume state, then the weights people use.
     m_position.trainSeconds = m_startTrainSeconds + sessionSeconds();
+    if (m_config.totalSteps != m_recordedTotalSteps)
+        writeConfig(); // a budget's refit since the last record
     m_folder.writeMetrics(m_metrics);
     safetensors::save(m_folder.resumeStatePath(), m_optimization->state(), positionMetadata(m_position));
     saveModelWeights(m_folder.lastWeightsPath());
@@ -624,15 +623,13 @@ bool Run::trainEpoch(RunFinished& finished)
         ++m_position.step;
         m_position.batch = batchIndex + 1;
         if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
-            // A new run's steps are timed from its second step, and the epochs fitted after 20 of them.
-            if (m_budgetTimedFromStep < 0) {
-                m_budgetTimedFromStep = m_position.step;
-                m_budgetTimedFromSeconds = sessionSeconds() - m_sessionEvaluationSeconds;
-            } else if (!m_budgetFitted && m_position.step - m_budgetTimedFromStep >= 20) {
+            // A new run's plan is fitted after 20 timed steps, then refitted at every step.
+            m_pace.record(m_position.step, sessionSeconds() - m_sessionEpochEndSeconds);
+            if (m_budgetFitted || m_pace.stepsTimed() >= 20)
                 fitToBudget();
-            }
         }
-        if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed) {
+        const bool lastStep = m_position.step >= m_schedule.totalSteps;
+        if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed || lastStep) {
             const double sinceReport = std::chrono::duration<double>(Clock::now() - lastReport).count();
             lastReport = Clock::now();
             StepReport report;
@@ -645,11 +642,14 @@ bool Run::trainEpoch(RunFinished& finished)
             report.elapsedSeconds = m_startTrainSeconds + sessionSeconds();
             const auto stepsThisSession = m_position.step - m_startStep;
             if (stepsThisSession > 0) {
-                const double perStep = (sessionSeconds() - m_sessionEvaluationSeconds) / static_cast<double>(stepsThisSession);
+                // A budget's plan goes by the recent pace, as its fit does.
+                const double perStep = m_budgetFitted ? m_pace.secondsPerStep()
+                                                      : (sessionSeconds() - m_sessionEpochEndSeconds)
+                                                            / static_cast<double>(stepsThisSession);
                 const auto remainingSteps = m_schedule.totalSteps - m_position.step;
                 const auto remainingEpochs = m_config.epochs - epoch + 1;
                 report.etaSeconds = perStep * static_cast<double>(remainingSteps)
-                    + m_lastEvaluationSeconds * static_cast<double>(remainingEpochs);
+                    + m_lastEpochEndSeconds * static_cast<double>(remainingEpochs);
             }
             if (m_config.budgetMinutes > 0.0 && !m_budgetFitted && m_startStep == 0)
                 report.etaSeconds = std::max(0.0, budgetSecondsLeft()); // the budget is the plan until fitted
@@ -663,6 +663,8 @@ bool Run::trainEpoch(RunFinished& finished)
             if (m_callbacks.onStep)
                 m_callbacks.onStep(report);
         }
+        if (lastStep)
+            break; // a budget's last epoch may end early
     }
     return true;
 }
@@ -670,7 +672,6 @@ bool Run::trainEpoch(RunFinished& finished)
 void Run::endEpoch()
 {
     const int epoch = m_position.epoch;
-    const auto evaluationStart = Clock::now();
     EvaluateOptions options;
     options.batchSize = std::max<std::int64_t>(m_config.batchSize, 64);
     options.precision = m_precision;
@@ -679,8 +680,6 @@ void Run::endEpoch()
     const auto& samples = m_data->validationSamples().empty() ? m_data->trainSamples() : m_data->validationSamples();
     auto model = m_optimization->evaluationModel();
     auto evaluation = evaluateModel(*model, *m_data, samples, evaluationView(m_spec), options);
-    m_lastEvaluationSeconds = std::chrono::duration<double>(Clock::now() - evaluationStart).count();
-    m_sessionEvaluationSeconds += m_lastEvaluationSeconds;
 
     EpochReport report;
     report.epoch = epoch;
@@ -725,23 +724,23 @@ RunFinished Run::train()
     reportStart();
     RunFinished finished;
     while (m_position.epoch <= m_config.epochs) {
-        m_epochStartSeconds = sessionSeconds();
         if (!trainEpoch(finished))
             return finished;
+        const double endStart = sessionSeconds();
         endEpoch();
-        if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
-            const double epochSeconds = sessionSeconds() - m_epochStartSeconds;
-            if (m_measuredEpochs == 0)
-                m_firstEpochSeconds = epochSeconds;
-            m_measuredEpochSeconds += epochSeconds;
-            ++m_measuredEpochs;
-            fitToBudget(); // now with whole epochs timed
-        }
+        m_lastEpochEndSeconds = sessionSeconds() - endStart;
+        m_sessionEpochEndSeconds += m_lastEpochEndSeconds;
+        if (m_config.budgetMinutes > 0.0 && m_startStep == 0)
+            fitToBudget(); // with this epoch end timed (and fitted here first when an epoch is under 20 steps)
     }
     char best[32];
     std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));
-    return finish(RunOutcome::Finished,
-                  "finished " + std::to_string(m_config.epochs) + " epochs; best validation top-1 " + best);
+    const auto partial = m_schedule.totalSteps - static_cast<std::int64_t>(m_config.epochs - 1) * m_stepsPerEpoch;
+    const auto partialText = partial < m_stepsPerEpoch ? " (the last " + std::to_string(partial) + " of "
+                                                             + std::to_string(m_stepsPerEpoch) + " steps)"
+                                                       : std::string();
+    return finish(RunOutcome::Finished, "finished " + std::to_string(m_config.epochs) + " epochs" + partialText
+                                            + "; best validation top-1 " + best);
 }
 
 /// Runs `body`, recording any error in the run's status before passing it on.

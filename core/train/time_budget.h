@@ -1,0 +1,39 @@
+#pragma once
+
+// Training to a time budget: how fast the steps go lately, and how many optimiser steps still fit
+// in the time left so that the schedule's decay ends with the budget. Free of torch.
+#include <cstdint>
+#include <vector>
+
+namespace vitlab {
+
+/// Seconds per optimiser step over the recent steps: the last quarter of those timed (at least
+/// 20), so that a machine that slows down mid-run (another job, thermal limits) is seen within a
+/// few epochs, while one slow step is not.
+class StepPace {
+public:
+    /// `seconds`: training time (epoch ends excluded) when optimiser step `step` completed.
+    void record(std::int64_t step, double seconds);
+    std::int64_t stepsTimed() const;
+    /// 0 until two steps have been recorded.
+    double secondsPerStep() const;
+
+private:
+    std::vector<std::int64_t> m_steps;
+    std::vector<double> m_seconds;
+};
+
+struct BudgetPlan {
+    /// The run's optimiser steps; the last epoch may be partial.
+    std::int64_t totalSteps = 0;
+    int epochs = 0;
+};
+
+/// The longest run from `step` on whose steps and epoch ends (an evaluation and checkpoint after
+/// each epoch, the last one partial or not) take at most `secondsLeft`; `epochsEnded` epochs have
+/// had their end already (the one that `step` completes may not have). Never fewer steps than
+/// `step`: with no time left the run ends where it is.
+BudgetPlan planWithinBudget(std::int64_t step, int epochsEnded, std::int64_t stepsPerEpoch, double secondsPerStep,
+                            double secondsPerEpochEnd, double secondsLeft);
+
+} // namespace vitlab
