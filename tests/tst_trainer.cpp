@@ -236,6 +236,43 @@ private Q_SLOTS:
             QVERIFY2((tensor - b.at(key)).abs().max().item<double>() < 1e-5, key.c_str());
     }
 
+    // A plan of steps (a time budget's fit) ends within its last epoch, with that epoch's
+    // evaluation and the rate at its minimum, and a resume continues the same plan.
+    void stepPlanEndsInAPartialEpochAndResumes()
+    {
+        Recorder probe;
+        TrainControl probeControl;
+        trainRun(baseConfig(1, "steps-probe"), probe.callbacks(), probeControl);
+        const auto perEpoch = probe.started.stepsPerEpoch;
+        QVERIFY(perEpoch >= 2);
+        auto config = baseConfig(3, "steps");
+        config.totalSteps = 2 * perEpoch + perEpoch / 2;
+        Recorder first;
+        TrainControl control;
+        first.onStep = [&](const StepReport& step) {
+            if (step.step == perEpoch + 1)
+                control.requestStop();
+        };
+        QCOMPARE(trainRun(config, first.callbacks(), control).outcome, RunOutcome::Stopped);
+        QCOMPARE(first.started.totalSteps, config.totalSteps);
+
+        Recorder second;
+        TrainControl again;
+        const auto resumed = resumeRun(m_runs / "steps", second.callbacks(), again);
+        QCOMPARE(resumed.outcome, RunOutcome::Finished);
+        QCOMPARE(resumed.stepsDone, config.totalSteps);
+        QCOMPARE(resumed.epochsDone, 3);
+        QCOMPARE(second.epochs.size(), std::size_t(2)); // epochs 2 and 3, the last partial
+        QCOMPARE(second.epochs.back().step, config.totalSteps);
+        QCOMPARE(second.steps.back().step, config.totalSteps);
+        // The rate of the plan's last step (of 8 or more decaying): the cosine's end.
+        QVERIFY(second.steps.back().learningRate < config.minLearningRate + 0.05 * config.learningRate);
+        QVERIFY2(resumed.message.find("the last " + std::to_string(perEpoch / 2) + " of") != std::string::npos,
+                 resumed.message.c_str());
+        const auto rows = RunFolder::open(m_runs / "steps").readMetrics();
+        QCOMPARE(std::count_if(rows.begin(), rows.end(), [](const MetricsRow& row) { return row.kind == "epoch"; }), 3L);
+    }
+
     // After running out of memory a run resumes at half the batch with twice the accumulation:
     // the same effective batch, schedule and data order, so the same history as a run that never
     // stopped (to float rounding: two sums of four images instead of one of eight).
