@@ -1,5 +1,6 @@
 #include "core/runtime.h"
 
+#include "core/models/onednn_linear.h"
 #include "core/torch_compat.h"
 #include "core/version.h"
 
@@ -222,6 +223,7 @@ RuntimeInfo currentRuntime()
     info.intraOpThreads = at::get_num_threads();
     info.kernelThreads = parallelLoopThreads();
     info.usableCores = usableCoreCount();
+    info.float32Products = float32ProductsDescription();
     // Read once: the CPU does not change, and this runs at every training start.
     static const std::string cpuDescription = [] {
         const auto model = cpuinfoField("model name");

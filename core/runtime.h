@@ -45,6 +45,8 @@ struct RuntimeInfo {
     /// intraOpThreads when core is built with OpenMP as LibTorch is, 1 otherwise.
     int kernelThreads = 0;
     int usableCores = 0;
+    /// What runs float32 products on the CPU (float32ProductsDescription).
+    std::string float32Products;
     /// The CPU's model name and family, as lscpu gives them ("AMD EPYC, family 26").
     std::string cpuDescription;
     /// Whether bfloat16 matrix products run natively on this CPU, and why (see bfloat16OnCpu).

@@ -45,6 +45,7 @@ Command addInfoCommand(CLI::App& parent)
                         {"cudnn_built_with", info.cudnnBuiltWith},
                         {"threads", info.intraOpThreads},
                         {"kernel_threads", info.kernelThreads},
+                        {"float32_products", info.float32Products},
                         {"usable_cores", info.usableCores},
                         {"cpu", info.cpuDescription},
                         {"cpu_bf16_native", info.cpuBfloat16Native},
@@ -62,6 +63,7 @@ Command addInfoCommand(CLI::App& parent)
                         std::cout << "\n  cuda:" << cuda.index << " " << describeCudaDevice(cuda);
                     std::cout << "\nthreads: " << info.intraOpThreads
                               << " (ViTLab's own kernels: " << info.kernelThreads << ")"
+                              << "\nfloat32 products: " << info.float32Products
                               << "\nCPU: " << info.cpuDescription << "\nprecision auto: "
                               << autoPrecision << " (" << autoReason << ")"
                               << "\nruns folder: " << runs << "\n";

@@ -2,6 +2,7 @@
 
 // Building blocks shared by the families, with timm's module names (they are the checkpoint keys).
 #include "core/models/classifier.h"
+#include "core/models/onednn_linear.h"
 
 #include <torch/torch.h>
 
@@ -16,12 +17,14 @@ inline torch::Tensor applyDropout(const torch::Tensor& x, double p, bool trainin
     return p > 0.0 && training ? torch::dropout(x, p, true) : x;
 }
 
-/// A Linear layer through ATen's linear, which fuses the bias into the matrix product for 3-D
-/// input. The C++ frontend's Linear::forward multiplies, then adds the bias in a second pass:
-/// that pass alone took 150 ms of a 380 ms bf16 ViT-Tiny batch of 32 here.
+/// A Linear layer: in float32 on the CPU through oneDNN (onednn_linear.h), otherwise through
+/// ATen's linear, which fuses the bias into the matrix product for 3-D input. The C++ frontend's
+/// Linear::forward multiplies, then adds the bias in a second pass: that pass alone took 150 ms of
+/// a 380 ms bf16 ViT-Tiny batch of 32 here.
 inline torch::Tensor applyLinear(const torch::nn::Linear& layer, const torch::Tensor& x)
 {
-    return torch::linear(x, layer->weight, layer->bias);
+    return onednnLinearApplies(x, layer->weight) ? onednnLinear(x, layer->weight, layer->bias)
+                                                 : torch::linear(x, layer->weight, layer->bias);
 }
 
 /// Whether this LibTorch's CPU bfloat16 convolution sums its products in float32. LibTorch 1.13's
