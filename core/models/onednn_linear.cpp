@@ -170,6 +170,13 @@ bool switchedOn()
     return on;
 }
 
+/// The library loaded is the one compiled against (the API changed in 3.0).
+bool libraryMatchesHeaders()
+{
+    static const bool matches = dnnl_version()->major == DNNL_VERSION_MAJOR;
+    return matches;
+}
+
 } // namespace
 #endif
 
@@ -185,9 +192,12 @@ bool onednnLinearBuilt()
 std::string float32ProductsDescription()
 {
 #ifdef VITLAB_HAVE_ONEDNN
+    const auto* version = dnnl_version();
+    if (!libraryMatchesHeaders())
+        return "LibTorch's BLAS (the oneDNN loaded, " + std::to_string(version->major)
+            + ".x, is not the one built against, " + std::to_string(DNNL_VERSION_MAJOR) + ".x)";
     if (!switchedOn())
         return "LibTorch's BLAS (oneDNN switched off: VITLAB_ONEDNN=0)";
-    const auto* version = dnnl_version();
     return "oneDNN " + std::to_string(version->major) + "." + std::to_string(version->minor) + "."
         + std::to_string(version->patch);
 #else
@@ -198,7 +208,7 @@ std::string float32ProductsDescription()
 bool onednnLinearApplies(const torch::Tensor& x, const torch::Tensor& weight)
 {
 #ifdef VITLAB_HAVE_ONEDNN
-    return switchedOn() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && weight.defined()
+    return switchedOn() && libraryMatchesHeaders() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && weight.defined()
         && weight.scalar_type() == torch::kFloat32 && weight.device().is_cpu() && weight.dim() == 2
         && x.dim() >= 1 && !compat::cpuAutocastDtype().has_value();
 #else
