@@ -201,7 +201,7 @@ std::string float32ProductsDescription()
     return "oneDNN " + std::to_string(version->major) + "." + std::to_string(version->minor) + "."
         + std::to_string(version->patch);
 #else
-    return "LibTorch's BLAS (built without oneDNN: install libdnnl-dev)";
+    return "LibTorch's BLAS (built without oneDNN: libdnnl-dev missing, or a LibTorch with its own)";
 #endif
 }
 
