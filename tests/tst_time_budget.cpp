@@ -31,47 +31,46 @@ private Q_SLOTS:
         QVERIFY(std::abs(pace.secondsPerStep() - (0.030 * 34 + 0.230) / 35) < 1e-9);
     }
 
-    void planEndsWithinTheTimeLeft()
+    void planFitsTheTimeLeft_data()
     {
-        // 100 steps an epoch at 0.1 s, 2 s per epoch end, 35 s left from step 0: three whole
-        // epochs cost 36 s, so the third is cut: 35 - 3*2 = 29 s = 290 steps.
-        auto plan = planWithinBudget(0, 0, 100, 0.1, 2.0, 35.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{290});
-        QCOMPARE(plan.epochs, 3);
+        QTest::addColumn<qint64>("step");
+        QTest::addColumn<int>("epochsEnded");
+        QTest::addColumn<double>("secondsPerStep");
+        QTest::addColumn<double>("secondsPerEpochEnd");
+        QTest::addColumn<double>("secondsLeft");
+        QTest::addColumn<qint64>("totalSteps");
+        QTest::addColumn<int>("epochs");
+        // 100 steps an epoch throughout. From step 0 at 0.1 s a step and 2 s an epoch end, 35 s:
+        // three whole epochs cost 36 s, so the third is cut (35 - 3*2 = 29 s = 290 steps).
+        QTest::newRow("third epoch cut") << qint64(0) << 0 << 0.1 << 2.0 << 35.0 << qint64(290) << 3;
         // 31.5 s: a short third epoch still beats two whole ones (31.5 - 6 s = 255 steps).
-        plan = planWithinBudget(0, 0, 100, 0.1, 2.0, 31.5);
-        QCOMPARE(plan.totalSteps, std::int64_t{255});
-        // When an epoch end costs more than the steps it would allow, ending earlier wins:
-        // 20.5 s with 10 s per end: one epoch (10 s + 10 s) rather than two ends.
-        plan = planWithinBudget(0, 0, 100, 0.1, 10.0, 20.5);
-        QCOMPARE(plan.totalSteps, std::int64_t{100});
-        QCOMPARE(plan.epochs, 1);
-    }
-
-    void planCountsTheEpochEndStillDue()
-    {
-        // Step 100 just completed epoch 1, whose end has not run yet: 12 s left pay that end (2 s)
+        QTest::newRow("short third epoch") << qint64(0) << 0 << 0.1 << 2.0 << 31.5 << qint64(255) << 3;
+        // An epoch end dearer than the steps it would allow: one epoch (10 s + 10 s) of 20.5 s.
+        QTest::newRow("end earlier") << qint64(0) << 0 << 0.1 << 10.0 << 20.5 << qint64(100) << 1;
+        // Step 100 just completed epoch 1, whose end has not run yet: 12 s pay that end (2 s)
         // and the next one's (2 s), leaving 80 steps.
-        auto plan = planWithinBudget(100, 0, 100, 0.1, 2.0, 12.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{180});
-        QCOMPARE(plan.epochs, 2);
+        QTest::newRow("end still due") << qint64(100) << 0 << 0.1 << 2.0 << 12.0 << qint64(180) << 2;
         // The same step after that end: 12 s buy 100 steps of epoch 2 and its end.
-        plan = planWithinBudget(100, 1, 100, 0.1, 2.0, 12.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{200});
-        QCOMPARE(plan.epochs, 2);
+        QTest::newRow("end behind") << qint64(100) << 1 << 0.1 << 2.0 << 12.0 << qint64(200) << 2;
+        // No time left: the run ends where it is.
+        QTest::newRow("time up mid-epoch") << qint64(150) << 1 << 0.1 << 2.0 << -3.0 << qint64(150) << 2;
+        QTest::newRow("time up at an end") << qint64(200) << 2 << 0.1 << 2.0 << 1.0 << qint64(200) << 2;
+        // No pace yet: nothing is planned beyond the step.
+        QTest::newRow("no pace") << qint64(7) << 0 << 0.0 << 2.0 << 100.0 << qint64(7) << 1;
     }
 
-    void planWithNoTimeLeftEndsWhereItIs()
+    void planFitsTheTimeLeft()
     {
-        auto plan = planWithinBudget(150, 1, 100, 0.1, 2.0, -3.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{150});
-        QCOMPARE(plan.epochs, 2);
-        plan = planWithinBudget(200, 2, 100, 0.1, 2.0, 1.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{200});
-        QCOMPARE(plan.epochs, 2);
-        // No pace yet: nothing is planned beyond the step.
-        plan = planWithinBudget(7, 0, 100, 0.0, 2.0, 100.0);
-        QCOMPARE(plan.totalSteps, std::int64_t{7});
+        QFETCH(qint64, step);
+        QFETCH(int, epochsEnded);
+        QFETCH(double, secondsPerStep);
+        QFETCH(double, secondsPerEpochEnd);
+        QFETCH(double, secondsLeft);
+        QFETCH(qint64, totalSteps);
+        QFETCH(int, epochs);
+        const auto plan = planWithinBudget(step, epochsEnded, 100, secondsPerStep, secondsPerEpochEnd, secondsLeft);
+        QCOMPARE(plan.totalSteps, std::int64_t(totalSteps));
+        QCOMPARE(plan.epochs, epochs);
     }
 };
 

@@ -113,15 +113,11 @@ void multiplyInto(torch::Tensor& out, const torch::Tensor& a, const torch::Tenso
 
 torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias = {})
 {
+    if (a.size(1) == 0) // no products to sum: only the bias
+        return bias.defined() ? bias.expand({a.size(0), b.size(1)}).clone() : torch::zeros({a.size(0), b.size(1)}, a.options());
     auto out = torch::empty({a.size(0), b.size(1)}, a.options());
-    if (a.size(0) > 0 && b.size(1) > 0) {
-        if (a.size(1) == 0)
-            out.zero_();
-        else
-            multiplyInto(out, a, b, bias.defined() ? bias.contiguous() : bias);
-        if (a.size(1) == 0 && bias.defined())
-            out += bias;
-    }
+    if (out.numel() > 0)
+        multiplyInto(out, a, b, bias.defined() ? bias.contiguous() : bias);
     return out;
 }
 

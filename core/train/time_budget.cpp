@@ -27,6 +27,11 @@ double StepPace::secondsPerStep() const
     return steps > 0 ? (m_seconds.back() - m_seconds[first]) / static_cast<double>(steps) : 0.0;
 }
 
+std::int64_t lastEpochSteps(std::int64_t totalSteps, int epochs, std::int64_t stepsPerEpoch)
+{
+    return totalSteps - static_cast<std::int64_t>(epochs - 1) * stepsPerEpoch;
+}
+
 BudgetPlan planWithinBudget(std::int64_t step, int epochsEnded, std::int64_t stepsPerEpoch, double secondsPerStep,
                             double secondsPerEpochEnd, double secondsLeft)
 {

@@ -29,6 +29,9 @@ struct BudgetPlan {
     int epochs = 0;
 };
 
+/// The steps of the last of `epochs` epochs in a run of `totalSteps` (stepsPerEpoch when whole).
+std::int64_t lastEpochSteps(std::int64_t totalSteps, int epochs, std::int64_t stepsPerEpoch);
+
 /// The longest run from `step` on whose steps and epoch ends (an evaluation and checkpoint after
 /// each epoch, the last one partial or not) take at most `secondsLeft`; `epochsEnded` epochs have
 /// had their end already (the one that `step` completes may not have). Never fewer steps than

@@ -17,8 +17,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <cstdio>
 #include <limits>
 
@@ -162,6 +164,8 @@ private:
     double sessionSeconds() const;
     /// Seconds of the time budget left; only for a run with one.
     double budgetSecondsLeft() const;
+    /// Whether this session fits a time budget: a new run with one (a resume keeps the fitted plan).
+    bool fitsABudget() const { return m_config.budgetMinutes > 0.0 && m_startStep == 0; }
     /// Fits the epochs and the schedule to the time budget from the steps timed so far.
     void fitToBudget();
     /// The learning-rate schedule over `totalSteps` steps.
@@ -197,6 +201,9 @@ private:
     /// Epoch ends (evaluation, checkpoint, reports): the last one's seconds, and this session's sum,
     /// which the step pace leaves out.
     double m_lastEpochEndSeconds = 0.0;
+    /// The slowest of the last few epoch ends: what a plan reserves for each (one slow checkpoint
+    /// write after a quick estimate cut the plan short at its last epoch end).
+    std::deque<double> m_recentEpochEnds;
     double m_sessionEpochEndSeconds = 0.0;
     double m_startTrainSeconds = 0.0;
     std::int64_t m_startStep = 0;
@@ -221,8 +228,8 @@ void Run::fitToBudget()
     // Until an epoch has ended: its forward passes cost about a third of a training step each,
     // plus the checkpoint.
     const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
-    const double epochEnd = m_lastEpochEndSeconds > 0.0
-                              ? m_lastEpochEndSeconds
+    const double epochEnd = !m_recentEpochEnds.empty()
+                              ? *std::max_element(m_recentEpochEnds.begin(), m_recentEpochEnds.end())
                               : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
     // 3% of what is left is kept for noise; every step refits, so a slower machine shortens the
     // plan at once and the decay still ends with the run.
@@ -239,12 +246,12 @@ void Run::fitToBudget()
     if (!first && !epochsChanged)
         return; // config.json follows with the next checkpoint
     writeConfig(); // a resume continues the fitted schedule
-    const auto lastEpochSteps = plan.totalSteps - static_cast<std::int64_t>(plan.epochs - 1) * m_stepsPerEpoch;
+    const auto lastSteps = lastEpochSteps(plan.totalSteps, plan.epochs, m_stepsPerEpoch);
     char text[256];
     std::snprintf(text, sizeof text,
                   "time budget of %s minutes: %d epochs fit, %lld steps%s (%.0f ms per step, %.1f s per evaluation)",
                   exact(m_config.budgetMinutes).c_str(), plan.epochs, static_cast<long long>(plan.totalSteps),
-                  lastEpochSteps < m_stepsPerEpoch ? (", the last epoch " + std::to_string(lastEpochSteps) + " of "
+                  lastSteps < m_stepsPerEpoch ? (", the last epoch " + std::to_string(lastSteps) + " of "
                                                       + std::to_string(m_stepsPerEpoch) + " steps").c_str()
                                                    : "",
                   1e3 * perStep, epochEnd);
@@ -622,7 +629,7 @@ bool Run::trainEpoch(RunFinished& finished)
         }
         ++m_position.step;
         m_position.batch = batchIndex + 1;
-        if (m_config.budgetMinutes > 0.0 && m_startStep == 0) {
+        if (fitsABudget()) {
             // A new run's plan is fitted after 20 timed steps, then refitted at every step.
             m_pace.record(m_position.step, sessionSeconds() - m_sessionEpochEndSeconds);
             if (m_budgetFitted || m_pace.stepsTimed() >= 20)
@@ -651,7 +658,7 @@ bool Run::trainEpoch(RunFinished& finished)
                 report.etaSeconds = perStep * static_cast<double>(remainingSteps)
                     + m_lastEpochEndSeconds * static_cast<double>(remainingEpochs);
             }
-            if (m_config.budgetMinutes > 0.0 && !m_budgetFitted && m_startStep == 0)
+            if (fitsABudget() && !m_budgetFitted)
                 report.etaSeconds = std::max(0.0, budgetSecondsLeft()); // the budget is the plan until fitted
             MetricsRow row{"step", epoch, m_position.step, report.elapsedSeconds, learningRate, report.loss,
                            report.imagesPerSecond, kNaN, kNaN, kNaN, kNaN};
@@ -730,12 +737,15 @@ RunFinished Run::train()
         endEpoch();
         m_lastEpochEndSeconds = sessionSeconds() - endStart;
         m_sessionEpochEndSeconds += m_lastEpochEndSeconds;
-        if (m_config.budgetMinutes > 0.0 && m_startStep == 0)
+        m_recentEpochEnds.push_back(m_lastEpochEndSeconds);
+        if (m_recentEpochEnds.size() > 3)
+            m_recentEpochEnds.pop_front();
+        if (fitsABudget())
             fitToBudget(); // with this epoch end timed (and fitted here first when an epoch is under 20 steps)
     }
     char best[32];
     std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));
-    const auto partial = m_schedule.totalSteps - static_cast<std::int64_t>(m_config.epochs - 1) * m_stepsPerEpoch;
+    const auto partial = lastEpochSteps(m_schedule.totalSteps, m_config.epochs, m_stepsPerEpoch);
     const auto partialText = partial < m_stepsPerEpoch ? " (the last " + std::to_string(partial) + " of "
                                                              + std::to_string(m_stepsPerEpoch) + " steps)"
                                                        : std::string();
