@@ -52,11 +52,14 @@ private Q_SLOTS:
         QTest::newRow("end still due") << qint64(100) << 0 << 0.1 << 2.0 << 12.0 << qint64(180) << 2;
         // The same step after that end: 12 s buy 100 steps of epoch 2 and its end.
         QTest::newRow("end behind") << qint64(100) << 1 << 0.1 << 2.0 << 12.0 << qint64(200) << 2;
-        // No time left: the run ends where it is.
-        QTest::newRow("time up mid-epoch") << qint64(150) << 1 << 0.1 << 2.0 << -3.0 << qint64(150) << 2;
-        QTest::newRow("time up at an end") << qint64(200) << 2 << 0.1 << 2.0 << 1.0 << qint64(200) << 2;
-        // No pace yet: nothing is planned beyond the step.
-        QTest::newRow("no pace") << qint64(7) << 0 << 0.0 << 2.0 << 100.0 << qint64(7) << 1;
+        // No time left: one more step, at the decay's end rate, and its epoch's end (after a
+        // whole epoch, a new epoch of one step).
+        QTest::newRow("time up mid-epoch") << qint64(150) << 1 << 0.1 << 2.0 << -3.0 << qint64(151) << 2;
+        QTest::newRow("time up at an end") << qint64(200) << 2 << 0.1 << 2.0 << 1.0 << qint64(201) << 3;
+        // Time for the next step but not for the end it would bring: still that one step.
+        QTest::newRow("next end unaffordable") << qint64(100) << 1 << 0.1 << 2.0 << 1.5 << qint64(101) << 2;
+        // No pace yet: nothing is planned beyond the next step.
+        QTest::newRow("no pace") << qint64(7) << 0 << 0.0 << 2.0 << 100.0 << qint64(8) << 1;
     }
 
     void planFitsTheTimeLeft()

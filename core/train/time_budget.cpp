@@ -38,7 +38,7 @@ BudgetPlan planWithinBudget(std::int64_t step, int epochsEnded, std::int64_t ste
     const auto epochsOf = [stepsPerEpoch](std::int64_t steps) {
         return static_cast<int>((steps + stepsPerEpoch - 1) / stepsPerEpoch);
     };
-    BudgetPlan best{step, std::max(epochsEnded, epochsOf(step))};
+    BudgetPlan best{step + 1, std::max(epochsEnded, epochsOf(step + 1))};
     if (stepsPerEpoch < 1 || secondsPerStep <= 0.0)
         return best;
     secondsPerEpochEnd = std::max(0.0, secondsPerEpochEnd);

@@ -34,8 +34,10 @@ std::int64_t lastEpochSteps(std::int64_t totalSteps, int epochs, std::int64_t st
 
 /// The longest run from `step` on whose steps and epoch ends (an evaluation and checkpoint after
 /// each epoch, the last one partial or not) take at most `secondsLeft`; `epochsEnded` epochs have
-/// had their end already (the one that `step` completes may not have). Never fewer steps than
-/// `step`: with no time left the run ends where it is.
+/// had their end already (the one that `step` completes may not have). Always at least one step
+/// more than `step`: the step just taken had the rate of a longer plan, so a run whose time is up
+/// still takes one step at the decay's end rate (a step and maybe an epoch end over the budget,
+/// where ending at once would leave a model trained at a high rate to its last step).
 BudgetPlan planWithinBudget(std::int64_t step, int epochsEnded, std::int64_t stepsPerEpoch, double secondsPerStep,
                             double secondsPerEpochEnd, double secondsLeft);
 

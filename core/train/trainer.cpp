@@ -225,6 +225,8 @@ void Run::fitToBudget()
     const double perStep = m_pace.secondsPerStep();
     if (perStep <= 0.0)
         return;
+    if (m_budgetFitted && m_position.step >= m_schedule.totalSteps)
+        return; // the decay has ended: the run ends with this epoch's end, not with a rate rising again
     // Until an epoch has ended: its forward passes cost about a third of a training step each,
     // plus the checkpoint.
     const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
@@ -615,7 +617,11 @@ bool Run::trainEpoch(RunFinished& finished)
             if ((batchIndex + 1) % static_cast<std::size_t>(m_config.accumulation) != 0)
                 continue;
 
-            learningRate = m_schedule.at(m_position.step);
+            // Until a budget's plan is fitted the rate holds after its warm-up: the decay waits
+            // for the plan (with epochs of a few steps, the one epoch asked for would decay in full).
+            learningRate = m_schedule.at(fitsABudget() && !m_budgetFitted
+                                             ? std::min(m_position.step, m_schedule.warmupSteps)
+                                             : m_position.step);
             stepping = true;
             if (m_optimization->step(learningRate).skipped)
                 ++m_position.skippedSteps;
