@@ -1,6 +1,6 @@
 #include "core/runtime.h"
 
-#include "core/models/onednn_linear.h"
+#include "core/models/onednn_products.h"
 #include "core/torch_compat.h"
 #include "core/version.h"
 

@@ -213,6 +213,30 @@ private Q_SLOTS:
         // A sum over 3001 rows: float rounding of the partial sums, far below a wrong derivative.
         QVERIFY(torch::allclose(bias.grad(), floatBias.grad(), 1e-4, 1e-3));
     }
+
+    void differentiableBiasGeluInFloat32()
+    {
+        // The float32 path (training through oneDNN): values and gradients as ATen's exact GELU,
+        // to float32's precision rather than bf16's, on a non-contiguous input.
+        const auto rows = 3001;
+        const auto base = torch::linspace(-12.0, 12.0, rows).unsqueeze(1) + torch::randn({24}) * 0.5;
+        const auto preActivation = base.t().contiguous().t().requires_grad_(); // column-major
+        const auto bias = torch::randn({24}).requires_grad_();
+        const auto upstream = torch::randn({rows, 24});
+        const auto actual = fused::biasGelu(preActivation, bias);
+        QCOMPARE(actual.scalar_type(), torch::kFloat32);
+        actual.backward(upstream);
+
+        const auto input = preActivation.detach().clone().requires_grad_();
+        const auto biasCopy = bias.detach().clone().requires_grad_();
+        const auto expected = torch::gelu(input + biasCopy);
+        expected.backward(upstream);
+        QVERIFY2(torch::allclose(actual, expected, 1e-6, 1e-6),
+                 qPrintable(QString::number((actual - expected).abs().max().item<double>())));
+        QVERIFY2(torch::allclose(preActivation.grad(), input.grad(), 1e-5, 1e-6),
+                 qPrintable(QString::number((preActivation.grad() - input.grad()).abs().max().item<double>())));
+        QVERIFY(torch::allclose(bias.grad(), biasCopy.grad(), 1e-4, 1e-3));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestFusedBf16)

@@ -1,7 +1,9 @@
-// Float32 linear layers through oneDNN: the same values and gradients as LibTorch's linear, for
-// the shapes the models use (3-D tokens, a transposed view, no bias, frozen weights, one row),
-// and LibTorch's own path wherever oneDNN must not run (autocast, other dtypes).
-#include "core/models/onednn_linear.h"
+// Float32 products through oneDNN: linear layers with the same values and gradients as
+// LibTorch's linear, for the shapes the models use (3-D tokens, a transposed view, no bias, frozen
+// weights, one row); attention's batched products as LibTorch's matmul, on the views attention
+// takes (heads interleaved in a qkv projection, keys transposed, a scale); and LibTorch's own path
+// wherever oneDNN must not run (autocast, other dtypes, other batch shapes).
+#include "core/models/onednn_products.h"
 #include "core/torch_compat.h"
 
 #include <QtTest>
@@ -17,7 +19,7 @@ double relativeError(const torch::Tensor& actual, const torch::Tensor& expected)
 
 } // namespace
 
-class TestOnednnLinear : public QObject {
+class TestOnednnProducts : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
@@ -73,6 +75,56 @@ private Q_SLOTS:
             QVERIFY(relativeError(b.grad(), bRef.grad()) < 1e-5);
     }
 
+    void batchedProductsMatchMatmul_data()
+    {
+        QTest::addColumn<QString>("layout");
+        QTest::addColumn<double>("alpha");
+        QTest::newRow("q k^T scaled, heads from qkv") << "qkv" << 0.125;
+        QTest::newRow("p v, contiguous") << "contiguous" << 1.0;
+        QTest::newRow("3-D, every other column") << "strided" << 0.5;
+    }
+
+    void batchedProductsMatchMatmul()
+    {
+        QFETCH(QString, layout);
+        QFETCH(double, alpha);
+        torch::manual_seed(2);
+        torch::Tensor a, b;
+        if (layout == "qkv") {
+            // (batch, tokens, 3, heads, head_dim) -> q and k (batch, heads, tokens, head_dim).
+            const auto qkv = torch::randn({2, 17, 3, 3, 8}).permute({2, 0, 3, 1, 4});
+            a = qkv[0];
+            b = qkv[1].transpose(-2, -1);
+        } else if (layout == "contiguous") {
+            a = torch::randn({2, 3, 17, 17}).softmax(-1);
+            b = torch::randn({2, 3, 17, 8});
+        } else {
+            a = torch::randn({4, 9, 22}).slice(2, 0, 22, 2); // neither of its last strides is 1
+            b = torch::randn({4, 11, 5});
+        }
+        a = a.detach().requires_grad_(true);
+        b = b.detach().requires_grad_(true);
+        QVERIFY(onednnMatmulApplies(a, b));
+        const auto c = onednnMatmul(a, b, alpha);
+        const auto upstream = torch::randn(c.sizes());
+        c.backward(upstream);
+        const auto aRef = a.detach().clone().requires_grad_(true);
+        const auto bRef = b.detach().clone().requires_grad_(true);
+        const auto cRef = torch::matmul(aRef, bRef) * alpha;
+        cRef.backward(upstream);
+        QCOMPARE(c.sizes(), cRef.sizes());
+        QVERIFY2(relativeError(c, cRef) < 1e-5, qPrintable(QString::number(relativeError(c, cRef))));
+        QVERIFY(relativeError(a.grad(), aRef.grad()) < 1e-5);
+        QVERIFY(relativeError(b.grad(), bRef.grad()) < 1e-5);
+    }
+
+    void batchedProductsNeedTheSameBatch()
+    {
+        QVERIFY(!onednnMatmulApplies(torch::randn({2, 3, 4}), torch::randn({1, 4, 5}))); // broadcast: LibTorch's
+        QVERIFY(!onednnMatmulApplies(torch::randn({2, 3, 4}), torch::randn({2, 3, 5}))); // sizes that do not chain
+        QVERIFY(!onednnMatmulApplies(torch::randn({2, 3, 4}).to(torch::kBFloat16), torch::randn({2, 4, 5})));
+    }
+
     void frozenWeightsGetNoGradient()
     {
         const auto x = torch::randn({2, 5, 8}, torch::requires_grad());
@@ -107,5 +159,5 @@ private Q_SLOTS:
     }
 };
 
-QTEST_APPLESS_MAIN(TestOnednnLinear)
-#include "tst_onednn_linear.moc"
+QTEST_APPLESS_MAIN(TestOnednnProducts)
+#include "tst_onednn_products.moc"

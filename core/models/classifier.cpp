@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/models/fused_bf16.h"
+#include "core/models/onednn_products.h"
 #include "core/torch_compat.h"
 
 namespace vitlab {
@@ -20,7 +21,9 @@ torch::Tensor AttentionCaptureSite::attend(const torch::Tensor& q, const torch::
         fused::scaledSoftmax_(scores, scale);
         return torch::matmul(scores, v);
     }
-    auto attention = torch::matmul(q * scale, k.transpose(-2, -1));
+    // Float32 on the CPU: both products through oneDNN, the scale folded into the first.
+    const auto keysT = k.transpose(-2, -1);
+    auto attention = onednnMatmulApplies(q, keysT) ? onednnMatmul(q, keysT, scale) : torch::matmul(q * scale, keysT);
     if (additive.defined())
         attention = attention + additive;
     attention = attention.softmax(-1);
@@ -28,7 +31,7 @@ torch::Tensor AttentionCaptureSite::attend(const torch::Tensor& q, const torch::
         m_captured = attention;
     if (activeDropout > 0.0)
         attention = torch::dropout(attention, activeDropout, true);
-    return torch::matmul(attention, v);
+    return onednnMatmulApplies(attention, v) ? onednnMatmul(attention, v) : torch::matmul(attention, v);
 }
 
 std::vector<AttentionCaptureSite*> ClassifierImpl::attentionSites()

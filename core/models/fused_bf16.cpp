@@ -231,6 +231,23 @@ VITLAB_VECTOR_CLONES void biasGeluBackwardRow(const Bf16Bits* row, const float* 
     }
 }
 
+/// The float32 forms of the two rows above, for training in float32.
+VITLAB_VECTOR_CLONES void biasGeluRow(const float* row, const float* bias, std::int64_t n, float* out)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        out[i] = gelu(row[i] + bias[i]);
+}
+
+VITLAB_VECTOR_CLONES void biasGeluBackwardRow(const float* row, const float* bias, const float* gradOut,
+                                              std::int64_t n, float* gradIn, float* biasGrad)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float grad = gradOut[i] * geluDerivative(row[i] + bias[i]);
+        gradIn[i] = grad;
+        biasGrad[i] += grad;
+    }
+}
+
 Bf16Bits* bf16Data(torch::Tensor& t) { return reinterpret_cast<Bf16Bits*>(t.data_ptr<at::BFloat16>()); }
 const Bf16Bits* bf16Data(const torch::Tensor& t)
 {
@@ -246,8 +263,23 @@ torch::Tensor floatVector(const torch::Tensor& v, std::int64_t n)
     return v.to(torch::kFloat32).contiguous();
 }
 
-/// out = gelu(in + bias) over rows of n bf16 values; `out` may be `in`.
-void biasGeluRows(const Bf16Bits* in, const float* bias, std::int64_t rows, std::int64_t n, Bf16Bits* out)
+/// The elements of a bf16 or float32 tensor, as the row kernels take them.
+template <typename Element>
+Element* elements(torch::Tensor& t);
+template <>
+Bf16Bits* elements<Bf16Bits>(torch::Tensor& t)
+{
+    return bf16Data(t);
+}
+template <>
+float* elements<float>(torch::Tensor& t)
+{
+    return t.data_ptr<float>();
+}
+
+/// out = gelu(in + bias) over rows of n bf16 or float values; `out` may be `in`.
+template <typename Element>
+void biasGeluRows(const Element* in, const float* bias, std::int64_t rows, std::int64_t n, Element* out)
 {
     at::parallel_for(0, rows, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
         for (auto r = begin; r < end; ++r)
@@ -431,19 +463,24 @@ namespace {
 /// order of the sum, and so its value, the same whatever the thread count.
 constexpr std::int64_t kBiasGradRows = 64;
 
-/// gelu(preActivation + bias) with its gradient, both one fused pass over bf16 rows.
+/// gelu(preActivation + bias) with its gradient, both one fused pass over bf16 or float32 rows.
 class BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
 public:
     static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& preActivation,
                                  const torch::Tensor& bias)
     {
         RECORD_FUNCTION("vitlab::fused::biasGelu", std::vector<c10::IValue>());
-        checkBf16(preActivation, "the GELU input");
-        const auto input = preActivation.contiguous();
+        TORCH_CHECK(preActivation.device().is_cpu()
+                        && (preActivation.scalar_type() == torch::kBFloat16 || preActivation.scalar_type() == torch::kFloat32),
+                    "the GELU input must be a bf16 or float32 CPU tensor");
+        auto input = preActivation.contiguous();
         const auto n = input.size(-1);
         const auto b = floatVector(bias, n);
         auto out = torch::empty_like(input);
-        biasGeluRows(bf16Data(input), b.data_ptr<float>(), input.numel() / n, n, bf16Data(out));
+        if (input.scalar_type() == torch::kBFloat16)
+            biasGeluRows(bf16Data(input), b.data_ptr<float>(), input.numel() / n, n, bf16Data(out));
+        else
+            biasGeluRows(input.data_ptr<float>(), b.data_ptr<float>(), input.numel() / n, n, out.data_ptr<float>());
         context->save_for_backward({input, b});
         return out;
     }
@@ -459,15 +496,30 @@ public:
         const auto& b = saved[1];
         const auto n = input.size(-1);
         const auto rows = input.numel() / n;
-        const auto gradOut = gradients[0].to(torch::kBFloat16).contiguous();
+        auto gradOut = gradients[0].to(input.scalar_type()).contiguous();
         auto gradIn = torch::empty_like(input);
         const auto blocks = (rows + kBiasGradRows - 1) / kBiasGradRows;
         auto partialBiasGrad = torch::zeros({blocks, n});
-        const Bf16Bits* in = bf16Data(input);
-        const Bf16Bits* go = bf16Data(gradOut);
-        Bf16Bits* gi = bf16Data(gradIn);
+        if (input.scalar_type() == torch::kBFloat16)
+            backwardRows<Bf16Bits>(input, b, gradOut, gradIn, partialBiasGrad);
+        else
+            backwardRows<float>(input, b, gradOut, gradIn, partialBiasGrad);
+        return {gradIn, partialBiasGrad.sum(0)};
+    }
+
+private:
+    template <typename Element>
+    static void backwardRows(torch::Tensor input, const torch::Tensor& b, torch::Tensor gradOut, torch::Tensor& gradIn,
+                             torch::Tensor& partialBiasGrad)
+    {
+        const auto n = input.size(-1);
+        const auto rows = input.numel() / n;
+        const Element* in = elements<Element>(input);
+        const Element* go = elements<Element>(gradOut);
+        Element* gi = elements<Element>(gradIn);
         const float* bp = b.data_ptr<float>();
         float* partial = partialBiasGrad.data_ptr<float>();
+        const auto blocks = partialBiasGrad.size(0);
         const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
         at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
             for (auto block = begin; block < end; ++block) {
@@ -476,7 +528,6 @@ public:
                     biasGeluBackwardRow(in + r * n, bp, go + r * n, n, gi + r * n, partial + block * n);
             }
         });
-        return {gradIn, partialBiasGrad.sum(0)};
     }
 };
 

@@ -6,7 +6,7 @@
 // product, LibTorch 1.13's slow bf16 softmax and GELU, mixed-type residual adds. These kernels do
 // that work in one pass each, computing in float and rounding to bf16 once. Most are for inference
 // only: they have no autograd, so callers check bf16InferenceApplies() and keep the ATen path
-// otherwise. biasGelu() also trains (bf16TrainingApplies()).
+// otherwise. biasGelu() also trains, in bf16 (bf16TrainingApplies()) and in float32.
 #include <torch/torch.h>
 
 #include <array>
@@ -47,9 +47,10 @@ void biasGelu_(torch::Tensor& x, const torch::Tensor& bias);
 /// in bfloat16, gradients on.
 bool bf16TrainingApplies(const torch::Tensor& x);
 
-/// gelu(preActivation + bias) in bf16, differentiable: `preActivation` is the bf16 output of a
-/// linear layer computed without its bias, `bias` that layer's float32 bias. One pass forward and
-/// one backward, where ATen takes a bias pass, a GELU pass and a slow bf16 GELU gradient.
+/// gelu(preActivation + bias) in bf16 or float32, differentiable: `preActivation` is the output of
+/// a linear layer computed without its bias, `bias` that layer's float32 bias. One pass forward
+/// and one backward, where ATen takes a bias pass, a GELU pass and a slow GELU gradient (bf16's,
+/// and 1.13's float32 one: 9.5 ms for 32x197x768 values on Zen 5, 2 threads).
 torch::Tensor biasGelu(const torch::Tensor& preActivation, const torch::Tensor& bias);
 
 } // namespace vitlab::fused

@@ -111,8 +111,10 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x)
 {
-    // Training in bf16: the bias, the GELU and their gradients in one fused pass each.
+    // Training in bf16, and float32 through oneDNN: the bias, the GELU and their gradients in one
+    // fused pass each.
     const auto activated = fused::bf16TrainingApplies(x) ? fused::biasGelu(torch::linear(x, fc1->weight), fc1->bias)
+        : onednnLinearApplies(x, fc1->weight)            ? fused::biasGelu(onednnLinear(x, fc1->weight, {}), fc1->bias)
                                                          : torch::gelu(applyLinear(fc1, x));
     const auto hidden = applyDropout(activated, m_drop, is_training());
     return applyDropout(applyLinear(fc2, hidden), m_drop, is_training());

@@ -2,7 +2,7 @@
 
 // Building blocks shared by the families, with timm's module names (they are the checkpoint keys).
 #include "core/models/classifier.h"
-#include "core/models/onednn_linear.h"
+#include "core/models/onednn_products.h"
 
 #include <torch/torch.h>
 
@@ -17,7 +17,7 @@ inline torch::Tensor applyDropout(const torch::Tensor& x, double p, bool trainin
     return p > 0.0 && training ? torch::dropout(x, p, true) : x;
 }
 
-/// A Linear layer: in float32 on the CPU through oneDNN (onednn_linear.h), otherwise through
+/// A Linear layer: in float32 on the CPU through oneDNN (onednn_products.h), otherwise through
 /// ATen's linear, which fuses the bias into the matrix product for 3-D input. The C++ frontend's
 /// Linear::forward multiplies, then adds the bias in a second pass: that pass alone took 150 ms of
 /// a 380 ms bf16 ViT-Tiny batch of 32 here.

@@ -1,4 +1,4 @@
-#include "core/models/onednn_linear.h"
+#include "core/models/onednn_products.h"
 
 #include "core/torch_compat.h"
 
@@ -6,6 +6,7 @@
 #include <cstring>
 
 #ifdef VITLAB_HAVE_ONEDNN
+#include <ATen/record_function.h>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
@@ -21,13 +22,14 @@ namespace {
 
 using Dims = dnnl::memory::dims;
 
-/// One product's shape: C (m x n, rows `ldc` apart) = A (m x k) B (k x n), each operand given by
-/// its strides, so that transposed operands are read where they lie.
+/// One product as oneDNN reads it: C = alpha A B (+ bias) over the last two dimensions, any
+/// leading (batch) dimensions the same for all three; each operand given by its sizes and
+/// strides, so that transposed and interleaved operands (attention's heads) are read where they lie.
 struct ProductShape {
-    std::int64_t m, k, n;
-    std::int64_t aRowStride, aColumnStride, bRowStride, bColumnStride, ldc;
-    bool bias;
-    auto key() const { return std::tie(m, k, n, aRowStride, aColumnStride, bRowStride, bColumnStride, ldc, bias); }
+    Dims aSizes, aStrides, bSizes, bStrides, cSizes, cStrides;
+    bool bias = false;
+    float alpha = 1.0f;
+    auto key() const { return std::tie(aSizes, aStrides, bSizes, bStrides, cSizes, cStrides, bias, alpha); }
     bool operator<(const ProductShape& other) const { return key() < other.key(); }
 };
 
@@ -79,14 +81,21 @@ private:
         using dnnl::memory;
         const auto f32 = memory::data_type::f32;
         Primitive primitive;
-        primitive.a = memory::desc(Dims{shape.m, shape.k}, f32, Dims{shape.aRowStride, shape.aColumnStride});
-        primitive.b = memory::desc(Dims{shape.k, shape.n}, f32, Dims{shape.bRowStride, shape.bColumnStride});
-        primitive.c = memory::desc(Dims{shape.m, shape.n}, f32, Dims{shape.ldc, 1});
-        if (shape.bias)
-            primitive.bias = memory::desc(Dims{1, shape.n}, f32, Dims{shape.n, 1});
+        primitive.a = memory::desc(shape.aSizes, f32, shape.aStrides);
+        primitive.b = memory::desc(shape.bSizes, f32, shape.bStrides);
+        primitive.c = memory::desc(shape.cSizes, f32, shape.cStrides);
+        if (shape.bias) {
+            Dims sizes(shape.cSizes.size(), 1), strides(shape.cSizes.size(), shape.cSizes.back());
+            sizes.back() = shape.cSizes.back();
+            strides.back() = 1;
+            primitive.bias = memory::desc(sizes, f32, strides);
+        }
         const auto description = shape.bias ? dnnl::matmul::desc(primitive.a, primitive.b, primitive.bias, primitive.c)
                                             : dnnl::matmul::desc(primitive.a, primitive.b, primitive.c);
-        primitive.product = dnnl::matmul(dnnl::matmul::primitive_desc(description, m_engine));
+        dnnl::primitive_attr attributes;
+        if (shape.alpha != 1.0f)
+            attributes.set_output_scales(0, {shape.alpha}); // attention's 1/sqrt(d), for free
+        primitive.product = dnnl::matmul(dnnl::matmul::primitive_desc(description, attributes, m_engine));
         return m_primitives.emplace(shape, std::move(primitive)).first->second;
     }
 
@@ -95,6 +104,13 @@ private:
     std::map<ProductShape, Primitive> m_primitives;
 };
 
+/// `x` as oneDNN's fast kernels read it: one of its last two dimensions dense (a matrix or its
+/// transpose), else a contiguous copy.
+torch::Tensor withDenseMatrices(const torch::Tensor& x)
+{
+    return x.stride(-1) == 1 || x.stride(-2) == 1 ? x : x.contiguous();
+}
+
 /// A 2-D float32 tensor whose last dimension is dense, as oneDNN's strides need.
 torch::Tensor rowsOf(const torch::Tensor& x)
 {
@@ -102,22 +118,24 @@ torch::Tensor rowsOf(const torch::Tensor& x)
     return rows.stride(1) == 1 ? rows : rows.contiguous();
 }
 
-/// out (m x n) = a b (+ bias), a and b 2-D with any strides.
-void multiplyInto(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias)
+/// alpha a b (+ bias) over the last two dimensions into a new contiguous tensor; `a` and `b`
+/// have the same leading dimensions and dense matrices (withDenseMatrices).
+torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias = {}, float alpha = 1.0f)
 {
-    ProductShape shape{a.size(0), a.size(1), b.size(1), a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-                       out.stride(0), bias.defined()};
+    auto sizes = a.sizes().vec();
+    sizes.back() = b.size(-1);
+    if (a.size(-1) == 0) // no products to sum: only the bias
+        return bias.defined() ? bias.expand(sizes).clone() : torch::zeros(sizes, a.options());
+    RECORD_FUNCTION("vitlab::onednn_product", std::vector<c10::IValue>()); // named in profiles
+    auto out = torch::empty(sizes, a.options());
+    if (out.numel() == 0)
+        return out;
+    const auto contiguousBias = bias.defined() ? bias.contiguous() : bias;
+    ProductShape shape{a.sizes().vec(), a.strides().vec(), b.sizes().vec(), b.strides().vec(),
+                       out.sizes().vec(), out.strides().vec(), bias.defined(), alpha};
     OnednnProducts::instance().multiply(shape, a.data_ptr<float>(), b.data_ptr<float>(),
-                                        bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>());
-}
-
-torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias = {})
-{
-    if (a.size(1) == 0) // no products to sum: only the bias
-        return bias.defined() ? bias.expand({a.size(0), b.size(1)}).clone() : torch::zeros({a.size(0), b.size(1)}, a.options());
-    auto out = torch::empty({a.size(0), b.size(1)}, a.options());
-    if (out.numel() > 0)
-        multiplyInto(out, a, b, bias.defined() ? bias.contiguous() : bias);
+                                        bias.defined() ? contiguousBias.data_ptr<float>() : nullptr,
+                                        out.data_ptr<float>());
     return out;
 }
 
@@ -154,6 +172,35 @@ public:
         if (context->needs_input_grad(2) && context->saved_data["has_bias"].toBool())
             gradBias = gradient.sum(0);
         return {gradX, gradWeight, gradBias};
+    }
+};
+
+/// alpha a b over the last two dimensions, differentiable: dA = alpha dC B^T, dB = alpha A^T dC,
+/// each a product of the saved operands' own views.
+class OnednnMatmulFunction : public torch::autograd::Function<OnednnMatmulFunction> {
+public:
+    static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& a,
+                                 const torch::Tensor& b, double alpha)
+    {
+        const auto denseA = withDenseMatrices(a);
+        const auto denseB = withDenseMatrices(b);
+        context->save_for_backward({denseA, denseB});
+        context->saved_data["alpha"] = alpha;
+        return product(denseA, denseB, {}, static_cast<float>(alpha));
+    }
+
+    static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::tensor_list gradients)
+    {
+        const auto saved = context->get_saved_variables();
+        const auto alpha = static_cast<float>(context->saved_data["alpha"].toDouble());
+        const auto gradient = withDenseMatrices(gradients[0]);
+        torch::Tensor gradA, gradB;
+        if (context->needs_input_grad(0))
+            gradA = product(gradient, saved[1].transpose(-2, -1), {}, alpha);
+        if (context->needs_input_grad(1))
+            gradB = product(saved[0].transpose(-2, -1), gradient, {}, alpha);
+        return {gradA, gradB, torch::Tensor()};
     }
 };
 
@@ -220,6 +267,31 @@ torch::Tensor onednnLinear(const torch::Tensor& x, const torch::Tensor& weight, 
     return OnednnLinearFunction::apply(x, weight, bias.defined() ? bias : torch::empty({0}, weight.options()));
 #else
     return torch::linear(x, weight, bias);
+#endif
+}
+
+bool onednnMatmulApplies(const torch::Tensor& a, const torch::Tensor& b)
+{
+#ifdef VITLAB_HAVE_ONEDNN
+    const auto isFloat32OnCpu = [](const torch::Tensor& t) {
+        return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32;
+    };
+    return switchedOn() && libraryMatchesHeaders() && isFloat32OnCpu(a) && isFloat32OnCpu(b) && a.dim() >= 2
+        && a.dim() == b.dim() && a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2)
+        && a.size(-1) == b.size(-2) && !compat::cpuAutocastDtype().has_value();
+#else
+    (void)a;
+    (void)b;
+    return false;
+#endif
+}
+
+torch::Tensor onednnMatmul(const torch::Tensor& a, const torch::Tensor& b, double alpha)
+{
+#ifdef VITLAB_HAVE_ONEDNN
+    return OnednnMatmulFunction::apply(a, b, alpha);
+#else
+    return alpha == 1.0 ? torch::matmul(a, b) : torch::matmul(a, b) * alpha;
 #endif
 }
 
