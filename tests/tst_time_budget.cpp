@@ -45,6 +45,8 @@ private Q_SLOTS:
         QTest::newRow("third epoch cut") << qint64(0) << 0 << 0.1 << 2.0 << 35.0 << qint64(290) << 3;
         // 31.5 s: a short third epoch still beats two whole ones (31.5 - 6 s = 255 steps).
         QTest::newRow("short third epoch") << qint64(0) << 0 << 0.1 << 2.0 << 31.5 << qint64(255) << 3;
+        // 26.3 s: a third epoch of 3 steps (0.3 s) is not worth its 2 s end: two whole epochs.
+        QTest::newRow("partial epoch not worth its end") << qint64(0) << 0 << 0.1 << 2.0 << 26.3 << qint64(200) << 2;
         // An epoch end dearer than the steps it would allow: one epoch (10 s + 10 s) of 20.5 s.
         QTest::newRow("end earlier") << qint64(0) << 0 << 0.1 << 10.0 << 20.5 << qint64(100) << 1;
         // Step 100 just completed epoch 1, whose end has not run yet: 12 s pay that end (2 s)

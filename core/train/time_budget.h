@@ -33,7 +33,8 @@ struct BudgetPlan {
 std::int64_t lastEpochSteps(std::int64_t totalSteps, int epochs, std::int64_t stepsPerEpoch);
 
 /// The longest run from `step` on whose steps and epoch ends (an evaluation and checkpoint after
-/// each epoch, the last one partial or not) take at most `secondsLeft`; `epochsEnded` epochs have
+/// each epoch, the last one partial or not) take at most `secondsLeft`, an epoch more only where its
+/// steps take at least as long as its end; `epochsEnded` epochs have
 /// had their end already (the one that `step` completes may not have). Always at least one step
 /// more than `step`: the step just taken had the rate of a longer plan, so a run whose time is up
 /// still takes one step at the decay's end rate (a step and maybe an epoch end over the budget,
