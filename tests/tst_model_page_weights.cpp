@@ -161,16 +161,38 @@ private Q_SLOTS:
         }
         demo.minWidth = demo.maxWidth = demo.minHeight = demo.maxHeight = 28;
         demo.meanWidth = demo.meanHeight = 28;
-        ModelPage page(m_runtime);
+        // The budget suits the machine, and the suggestion says which: float32 CPUs get 15
+        // minutes, CPUs with native bfloat16 12, a GPU the recipe's epochs.
+        auto machine = m_runtime;
+        machine.cudaAvailable = false;
+        machine.cpuDescription = "Test CPU, family 23";
+        machine.cpuBfloat16Native = false;
+        ModelPage page(machine);
         page.setDataset(demo, true);
         auto* budget = page.findChild<QSpinBox*>(QStringLiteral("budgetBox"));
         QCOMPARE(budget->value(), 15);
         QCOMPARE(page.trainConfig().budgetMinutes, 15.0);
         QVERIFY(!page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
-        QVERIFY(page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("15 minutes")));
+        const auto text = page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text();
+        QVERIFY2(text.contains(QStringLiteral("15 minutes")) && text.contains(QStringLiteral("Test CPU, family 23"))
+                     && text.contains(QStringLiteral("no native bfloat16")),
+                 qPrintable(text));
         budget->setValue(0); // none: the epochs count again
         QVERIFY(page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
         QCOMPARE(page.trainConfig().budgetMinutes, 0.0);
+
+        machine.cpuBfloat16Native = true;
+        ModelPage bf16Page(machine);
+        bf16Page.setDataset(demo, true);
+        QCOMPARE(bf16Page.trainConfig().budgetMinutes, 12.0);
+        QVERIFY(bf16Page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("bfloat16 native")));
+
+        machine.cudaAvailable = true;
+        ModelPage gpuPage(machine);
+        gpuPage.setDataset(demo, true);
+        QCOMPARE(gpuPage.trainConfig().budgetMinutes, 0.0);
+        QVERIFY(gpuPage.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
+        QCOMPARE(gpuPage.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->value(), 12);
     }
 
     void photosAreFineTunedWhenWeightsCanBeHad()

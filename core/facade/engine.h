@@ -117,7 +117,9 @@ struct SuggestedSettings {
 std::string photoPretrainedWeights();
 /// Whether photoPretrainedWeights() is cached (never the network).
 PretrainedAvailability cachedPhotoWeights();
-SuggestedSettings suggestSettings(const ScanReport& report, bool builtin,
+/// `machine` sizes the budgets: the Fashion-MNIST demo gets 15 minutes on a CPU without native
+/// bfloat16 (float32), 12 where the CPU computes bfloat16, and its recipe's epochs on a GPU.
+SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, const RuntimeInfo& machine,
                                   PretrainedAvailability pretrained = PretrainedAvailability::Unchecked);
 
 } // namespace vitlab::facade

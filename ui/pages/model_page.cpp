@@ -472,9 +472,10 @@ void ModelPage::setDataset(const ScanReport& report, bool builtin)
 {
     m_classes = std::max<std::int64_t>(2, static_cast<std::int64_t>(report.classes.size()));
     const auto cached = facade::cachedPhotoWeights();
-    m_suggested = facade::suggestSettings(report, builtin, cached);
-    m_suggestedIfReachable = facade::suggestSettings(report, builtin, facade::PretrainedAvailability::Reachable);
-    m_suggestedIfUnreachable = facade::suggestSettings(report, builtin, facade::PretrainedAvailability::Unreachable);
+    m_suggested = facade::suggestSettings(report, builtin, m_runtime, cached);
+    m_suggestedIfReachable = facade::suggestSettings(report, builtin, m_runtime, facade::PretrainedAvailability::Reachable);
+    m_suggestedIfUnreachable =
+        facade::suggestSettings(report, builtin, m_runtime, facade::PretrainedAvailability::Unreachable);
     m_hasSuggestion = true;
     showSuggestion();
     m_useSuggestion->setEnabled(true);
