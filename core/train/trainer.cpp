@@ -166,8 +166,10 @@ private:
     double budgetSecondsLeft() const;
     /// Whether this session fits a time budget: a new run with one (a resume keeps the fitted plan).
     bool fitsABudget() const { return m_config.budgetMinutes > 0.0 && m_startStep == 0; }
-    /// Fits the epochs and the schedule to the time budget from the steps timed so far.
-    void fitToBudget();
+    /// Fits the epochs and the schedule to the time budget from the steps timed so far. The plan
+    /// is recorded (config.json) and told only at the first fit and at epoch ends: between them
+    /// a plan near an epoch's edge may swing by that epoch at every step.
+    void fitToBudget(bool atEpochEnd);
     /// The learning-rate schedule over `totalSteps` steps.
     void setSchedule(std::int64_t totalSteps);
 
@@ -197,6 +199,7 @@ private:
     /// allocations), whether a plan has been fitted, and what config.json last recorded.
     StepPace m_pace;
     bool m_budgetFitted = false;
+    int m_toldEpochs = 0;
     std::int64_t m_recordedTotalSteps = -1;
     /// Epoch ends (evaluation, checkpoint, reports): the last one's seconds, and this session's sum,
     /// which the step pace leaves out.
@@ -220,7 +223,7 @@ double Run::budgetSecondsLeft() const
     return m_config.budgetMinutes * 60.0 - spent;
 }
 
-void Run::fitToBudget()
+void Run::fitToBudget(bool atEpochEnd)
 {
     const double perStep = m_pace.secondsPerStep();
     if (perStep <= 0.0)
@@ -239,14 +242,14 @@ void Run::fitToBudget()
                                        0.97 * budgetSecondsLeft());
     const bool first = !m_budgetFitted;
     m_budgetFitted = true;
-    if (plan.totalSteps == m_schedule.totalSteps && !first)
-        return;
-    const bool epochsChanged = plan.epochs != m_config.epochs;
-    m_config.epochs = plan.epochs;
-    m_config.totalSteps = plan.totalSteps;
-    setSchedule(plan.totalSteps);
-    if (!first && !epochsChanged)
+    if (first || plan.totalSteps != m_schedule.totalSteps) {
+        m_config.epochs = plan.epochs;
+        m_config.totalSteps = plan.totalSteps;
+        setSchedule(plan.totalSteps);
+    }
+    if (!first && (!atEpochEnd || plan.epochs == m_toldEpochs))
         return; // config.json follows with the next checkpoint
+    m_toldEpochs = plan.epochs;
     writeConfig(); // a resume continues the fitted schedule
     const auto lastSteps = lastEpochSteps(plan.totalSteps, plan.epochs, m_stepsPerEpoch);
     char text[256];
@@ -639,7 +642,7 @@ bool Run::trainEpoch(RunFinished& finished)
             // A new run's plan is fitted after 20 timed steps, then refitted at every step.
             m_pace.record(m_position.step, sessionSeconds() - m_sessionEpochEndSeconds);
             if (m_budgetFitted || m_pace.stepsTimed() >= 20)
-                fitToBudget();
+                fitToBudget(/*atEpochEnd=*/false);
         }
         const bool lastStep = m_position.step >= m_schedule.totalSteps;
         if (m_position.step % m_config.logEvery == 0 || m_position.batch == batchesUsed || lastStep) {
@@ -747,7 +750,7 @@ RunFinished Run::train()
         if (m_recentEpochEnds.size() > 3)
             m_recentEpochEnds.pop_front();
         if (fitsABudget())
-            fitToBudget(); // with this epoch end timed (and fitted here first when an epoch is under 20 steps)
+            fitToBudget(/*atEpochEnd=*/true); // with this epoch end timed (and fitted here first when an epoch is under 20 steps)
     }
     char best[32];
     std::snprintf(best, sizeof best, "%.2f%%", 100.0 * std::max(0.0, m_position.bestTop1));
