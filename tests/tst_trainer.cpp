@@ -153,7 +153,7 @@ private Q_SLOTS:
         Recorder recorder;
         bool stalled = false;
         recorder.onStep = [&](const StepReport& report) {
-            if (!stalled && report.totalSteps > report.step + 10 && report.elapsedSeconds > 1.5) {
+            if (!stalled && report.totalSteps > report.step && report.elapsedSeconds > 1.0) {
                 stalled = true;
                 std::this_thread::sleep_for(std::chrono::milliseconds(2000));
             }
