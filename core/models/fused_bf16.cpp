@@ -277,6 +277,16 @@ float* elements<float>(torch::Tensor& t)
     return t.data_ptr<float>();
 }
 
+/// Calls `body` with a value of the row kernels' element type for a bf16 or float32 tensor.
+template <typename Body>
+void withElementType(torch::ScalarType type, Body&& body)
+{
+    if (type == torch::kBFloat16)
+        body(Bf16Bits{});
+    else
+        body(float{});
+}
+
 /// out = gelu(in + bias) over rows of n bf16 or float values; `out` may be `in`.
 template <typename Element>
 void biasGeluRows(const Element* in, const float* bias, std::int64_t rows, std::int64_t n, Element* out)
@@ -477,10 +487,10 @@ public:
         const auto n = input.size(-1);
         const auto b = floatVector(bias, n);
         auto out = torch::empty_like(input);
-        if (input.scalar_type() == torch::kBFloat16)
-            biasGeluRows(bf16Data(input), b.data_ptr<float>(), input.numel() / n, n, bf16Data(out));
-        else
-            biasGeluRows(input.data_ptr<float>(), b.data_ptr<float>(), input.numel() / n, n, out.data_ptr<float>());
+        withElementType(input.scalar_type(), [&](auto element) {
+            using Element = decltype(element);
+            biasGeluRows(elements<Element>(input), b.data_ptr<float>(), input.numel() / n, n, elements<Element>(out));
+        });
         context->save_for_backward({input, b});
         return out;
     }
@@ -500,10 +510,9 @@ public:
         auto gradIn = torch::empty_like(input);
         const auto blocks = (rows + kBiasGradRows - 1) / kBiasGradRows;
         auto partialBiasGrad = torch::zeros({blocks, n});
-        if (input.scalar_type() == torch::kBFloat16)
-            backwardRows<Bf16Bits>(input, b, gradOut, gradIn, partialBiasGrad);
-        else
-            backwardRows<float>(input, b, gradOut, gradIn, partialBiasGrad);
+        withElementType(input.scalar_type(), [&](auto element) {
+            backwardRows<decltype(element)>(input, b, gradOut, gradIn, partialBiasGrad);
+        });
         return {gradIn, partialBiasGrad.sum(0)};
     }
 

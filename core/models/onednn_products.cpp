@@ -248,12 +248,27 @@ std::string float32ProductsDescription()
 #endif
 }
 
+#ifdef VITLAB_HAVE_ONEDNN
+namespace {
+
+/// What every oneDNN product needs: the path on, the library of its headers, float32 CPU
+/// operands, and no CPU autocast (whose products are LibTorch's, in bf16).
+bool onednnTakes(const torch::Tensor& a, const torch::Tensor& b)
+{
+    const auto isFloat32OnCpu = [](const torch::Tensor& t) {
+        return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32;
+    };
+    return switchedOn() && libraryMatchesHeaders() && isFloat32OnCpu(a) && isFloat32OnCpu(b)
+        && !compat::cpuAutocastDtype().has_value();
+}
+
+} // namespace
+#endif
+
 bool onednnLinearApplies(const torch::Tensor& x, const torch::Tensor& weight)
 {
 #ifdef VITLAB_HAVE_ONEDNN
-    return switchedOn() && libraryMatchesHeaders() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && weight.defined()
-        && weight.scalar_type() == torch::kFloat32 && weight.device().is_cpu() && weight.dim() == 2
-        && x.dim() >= 1 && !compat::cpuAutocastDtype().has_value();
+    return onednnTakes(x, weight) && weight.dim() == 2 && x.dim() >= 1;
 #else
     (void)x;
     (void)weight;
@@ -273,12 +288,8 @@ torch::Tensor onednnLinear(const torch::Tensor& x, const torch::Tensor& weight, 
 bool onednnMatmulApplies(const torch::Tensor& a, const torch::Tensor& b)
 {
 #ifdef VITLAB_HAVE_ONEDNN
-    const auto isFloat32OnCpu = [](const torch::Tensor& t) {
-        return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32;
-    };
-    return switchedOn() && libraryMatchesHeaders() && isFloat32OnCpu(a) && isFloat32OnCpu(b) && a.dim() >= 2
-        && a.dim() == b.dim() && a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2)
-        && a.size(-1) == b.size(-2) && !compat::cpuAutocastDtype().has_value();
+    return onednnTakes(a, b) && a.dim() >= 2 && a.dim() == b.dim()
+        && a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2) && a.size(-1) == b.size(-2);
 #else
     (void)a;
     (void)b;

@@ -52,9 +52,8 @@ BudgetPlan planWithinBudget(std::int64_t step, int epochsEnded, std::int64_t ste
         const auto affordable = step + static_cast<std::int64_t>(std::floor(training / secondsPerStep));
         const auto steps = std::min(affordable, (done + k) * stepsPerEpoch);
         // An epoch end more only for steps that outweigh it: not an evaluation for 3 steps.
-        const bool worthItsEnd = best.epochs < done + k
-            ? static_cast<double>(steps - best.totalSteps) * secondsPerStep >= secondsPerEpochEnd
-            : true;
+        const bool worthItsEnd = best.epochs >= done + k
+            || static_cast<double>(steps - best.totalSteps) * secondsPerStep >= secondsPerEpochEnd;
         if (steps > best.totalSteps && worthItsEnd)
             best = {steps, epochsOf(steps)};
     }
