@@ -130,6 +130,21 @@ private Q_SLOTS:
         QCOMPARE(result.exitCode, 1);
     }
 
+    // A run that names no model gets the Fashion-MNIST preset for where it computes: float32 on
+    // a CPU trains the 2-block one (the 4-block one is for GPUs and native bfloat16, which the
+    // Model page's suggestion covers).
+    void runWithoutAModelTrainsThePresetForItsMachine()
+    {
+        auto arguments = trainArguments(QStringLiteral("default-model"), 1);
+        const auto at = arguments.indexOf(QStringLiteral("--model"));
+        arguments.remove(at, 2);
+        const auto result = runCli(arguments);
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
+        QVERIFY2(result.out.contains(QStringLiteral("vit_micro_d2_r5_s4_28 on cpu (fp32)")), qPrintable(result.out));
+        const auto folder = RunFolder::open((m_runs + QStringLiteral("/default-model")).toStdString());
+        QCOMPARE(folder.readConfig()["train"]["model"].get<std::string>(), std::string("vit_micro_d2_r5_s4_28"));
+    }
+
     /// Kills a run at several moments; each time the folder must load, and it must resume to the
     /// end from wherever it was.
     // Running out of memory ends the run with a message naming a batch size to try, keeps a

@@ -172,6 +172,8 @@ private Q_SLOTS:
         auto* budget = page.findChild<QSpinBox*>(QStringLiteral("budgetBox"));
         QCOMPARE(budget->value(), 15);
         QCOMPARE(page.trainConfig().budgetMinutes, 15.0);
+        // Float32 on a CPU: the 2-block preset, which fits twice the epochs into the budget.
+        QCOMPARE(page.trainConfig().model, std::string("vit_micro_d2_r5_s4_28"));
         QVERIFY(!page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
         const auto text = page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text();
         QVERIFY2(text.contains(QStringLiteral("15 minutes")) && text.contains(QStringLiteral("Test CPU, family 23"))
@@ -185,12 +187,14 @@ private Q_SLOTS:
         ModelPage bf16Page(machine);
         bf16Page.setDataset(demo, true);
         QCOMPARE(bf16Page.trainConfig().budgetMinutes, 12.0);
+        QCOMPARE(bf16Page.trainConfig().model, std::string("vit_micro_r5_s4_28"));
         QVERIFY(bf16Page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("bfloat16 native")));
 
         machine.cudaAvailable = true;
         ModelPage gpuPage(machine);
         gpuPage.setDataset(demo, true);
         QCOMPARE(gpuPage.trainConfig().budgetMinutes, 0.0);
+        QCOMPARE(gpuPage.trainConfig().model, std::string("vit_micro_r5_s4_28"));
         QVERIFY(gpuPage.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
         QCOMPARE(gpuPage.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->value(), 12);
     }

@@ -4,6 +4,7 @@
 #include "core/hub/pretrained_files.h"
 
 #include "core/errors.h"
+#include "core/train/execution.h"
 #include "core/train/trainer.h"
 
 #include <pthread.h>
@@ -173,6 +174,8 @@ int runTrain(TrainOptions& options, CLI::App& app)
         finished = resumeRun(options.resume, callbacks, control, resume);
     } else {
         options.config.precision = parsePrecision(options.precision);
+        if (app.count("--model") == 0 && options.config.weights.empty())
+            options.config.model = defaultModelFor(options.config);
         if (hub::isHubWeights(options.config.weights)) {
             // Downloaded (or found in the cache) before the run starts; the run records which.
             std::string model = app.count("--model") > 0 ? options.config.model : std::string{};
@@ -197,8 +200,10 @@ Command addTrainCommand(CLI::App& parent)
     auto& c = options->config;
     auto* app = parent.add_subcommand("train", "Train a model; every run is saved in its own run folder");
     app->add_option("--data", c.data, "An image folder (one sub-folder per class), an IDX folder or fashion-mnist");
-    app->add_option("--model", c.model, "A registry name (vitlab-cli models) or a JSON model config")
-        ->capture_default_str();
+    app->add_option("--model", c.model,
+                    "A registry name (vitlab-cli models) or a JSON model config (default: the Fashion-MNIST "
+                    "preset for this machine, vit_micro_d2_r5_s4_28 where it trains in float32 on a CPU, "
+                    "else vit_micro_r5_s4_28)");
     app->add_option("--img-size", c.imageSize, "Training image size (default: the model's)")->check(CLI::Range(8, 1024));
     app->add_option("--epochs", c.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 100000));
     app->add_option("--batch", c.batchSize, "Batch size")->capture_default_str()->check(CLI::Range(1, 65536));

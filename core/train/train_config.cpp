@@ -4,6 +4,11 @@
 
 namespace vitlab {
 
+std::string fashionMnistPreset(bool float32OnCpu)
+{
+    return float32OnCpu ? "vit_micro_d2_r5_s4_28" : TrainConfig{}.model;
+}
+
 Precision parsePrecision(const std::string& text)
 {
     if (text == "auto")
