@@ -130,9 +130,9 @@ private Q_SLOTS:
         QCOMPARE(result.exitCode, 1);
     }
 
-    // A run that names no model gets the Fashion-MNIST preset for where it computes: float32 on
-    // a CPU trains the 2-block one (the 4-block one is for GPUs and native bfloat16, which the
-    // Model page's suggestion covers).
+    // A run that names no model gets the Fashion-MNIST recipe for where it computes: float32 on
+    // a CPU trains the 2-block preset (the 4-block one is for GPUs and native bfloat16, which the
+    // Model page's suggestion covers); the batch size and rate given on the command line stay.
     void runWithoutAModelTrainsThePresetForItsMachine()
     {
         auto arguments = trainArguments(QStringLiteral("default-model"), 1);
@@ -142,7 +142,10 @@ private Q_SLOTS:
         QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
         QVERIFY2(result.out.contains(QStringLiteral("vit_micro_d2_r5_s4_28 on cpu (fp32)")), qPrintable(result.out));
         const auto folder = RunFolder::open((m_runs + QStringLiteral("/default-model")).toStdString());
-        QCOMPARE(folder.readConfig()["train"]["model"].get<std::string>(), std::string("vit_micro_d2_r5_s4_28"));
+        const auto stored = TrainConfig::fromJson(folder.readConfig()["train"]);
+        QCOMPARE(stored.model, std::string("vit_micro_d2_r5_s4_28"));
+        QCOMPARE(stored.batchSize, std::int64_t(8));
+        QCOMPARE(stored.learningRate, 3e-3);
     }
 
     /// Kills a run at several moments; each time the folder must load, and it must resume to the

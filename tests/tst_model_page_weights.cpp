@@ -172,8 +172,11 @@ private Q_SLOTS:
         auto* budget = page.findChild<QSpinBox*>(QStringLiteral("budgetBox"));
         QCOMPARE(budget->value(), 15);
         QCOMPARE(page.trainConfig().budgetMinutes, 15.0);
-        // Float32 on a CPU: the 2-block preset, which fits twice the epochs into the budget.
+        // Float32 on a CPU: the 2-block preset, which fits twice the epochs into the budget, at
+        // batch 64 for twice the steps.
         QCOMPARE(page.trainConfig().model, std::string("vit_micro_d2_r5_s4_28"));
+        QCOMPARE(page.trainConfig().batchSize, std::int64_t(64));
+        QCOMPARE(page.trainConfig().learningRate, 1.5e-3);
         QVERIFY(!page.findChild<QSpinBox*>(QStringLiteral("epochsBox"))->isEnabled());
         const auto text = page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text();
         QVERIFY2(text.contains(QStringLiteral("15 minutes")) && text.contains(QStringLiteral("Test CPU, family 23"))
@@ -188,6 +191,7 @@ private Q_SLOTS:
         bf16Page.setDataset(demo, true);
         QCOMPARE(bf16Page.trainConfig().budgetMinutes, 12.0);
         QCOMPARE(bf16Page.trainConfig().model, std::string("vit_micro_r5_s4_28"));
+        QCOMPARE(bf16Page.trainConfig().batchSize, std::int64_t(128));
         QVERIFY(bf16Page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("bfloat16 native")));
 
         machine.cudaAvailable = true;

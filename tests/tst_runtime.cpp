@@ -165,6 +165,19 @@ private Q_SLOTS:
         // --precision auto follows it; an explicit bf16 is the user's choice.
         QCOMPARE(resolvePrecision(Precision::Auto, torch::kCPU).name(), std::string("fp32"));
         QCOMPARE(resolvePrecision(Precision::BFloat16, torch::kCPU).name(), std::string("bf16"));
+        // A run that names no model trains the recipe for where it computes: float32 on a CPU the
+        // 2-block preset at batch 64; an explicit bf16 the 4-block one at TrainConfig's batch and rate.
+        TrainConfig onCpu;
+        onCpu.device = "cpu";
+        const auto float32Recipe = fashionMnistRecipeFor(onCpu);
+        QCOMPARE(float32Recipe.model, std::string("vit_micro_d2_r5_s4_28"));
+        QCOMPARE(float32Recipe.batchSize, std::int64_t(64));
+        QCOMPARE(float32Recipe.learningRate, 1.5e-3);
+        onCpu.precision = Precision::BFloat16;
+        const auto bfloat16Recipe = fashionMnistRecipeFor(onCpu);
+        QCOMPARE(bfloat16Recipe.model, TrainConfig{}.model);
+        QCOMPARE(bfloat16Recipe.batchSize, TrainConfig{}.batchSize);
+        QCOMPARE(bfloat16Recipe.learningRate, TrainConfig{}.learningRate);
         qputenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX");
         QCOMPARE(bfloat16OnCpu().native, native);
         qunsetenv("ONEDNN_MAX_CPU_ISA");

@@ -78,9 +78,9 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, const 
     if (builtin) {
         // TrainConfig's defaults are the Fashion-MNIST recipe (91.1-91.2% over three seeds); a
         // CPU computing in float32 trains its 2-block preset, to fit more epochs into the budget.
-        const TrainConfig recipe;
         const bool float32OnCpu = !machine.cudaAvailable && !machine.cpuBfloat16Native;
-        s.model = fashionMnistPreset(float32OnCpu);
+        const TrainConfig recipe = fashionMnistRecipe(float32OnCpu);
+        s.model = recipe.model;
         s.imageSize = 28;
         s.batchSize = recipe.batchSize;
         s.epochs = recipe.epochs;
@@ -96,7 +96,8 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, const 
                       + machine.cpuDescription + ", "
                       + (machine.cpuBfloat16Native ? "bfloat16 native" : "float32: no native bfloat16")
                       + "), its epochs fitted to its speed"
-                      + (float32OnCpu ? "; 2 blocks rather than 4, for twice the epochs in that time" : "");
+                      + (float32OnCpu ? "; 2 blocks rather than 4, for twice the epochs in that time, and "
+                                        "batch 64 for twice the steps" : "");
         }
     } else if (photos && (pretrained == PretrainedAvailability::Cached || pretrained == PretrainedAvailability::Reachable)) {
         // A few hundred photos per class cannot train a transformer from scratch; fine-tuning

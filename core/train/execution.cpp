@@ -81,10 +81,10 @@ ComputePrecision resolvePrecision(Precision precision, const torch::Device& devi
     return {cpuHasNativeBfloat16() ? at::kBFloat16 : at::kFloat};
 }
 
-std::string defaultModelFor(const TrainConfig& config)
+TrainConfig fashionMnistRecipeFor(const TrainConfig& config)
 {
     const auto device = resolveDevice(config.device);
-    return fashionMnistPreset(!device.is_cuda() && !resolvePrecision(config.precision, device).autocasts());
+    return fashionMnistRecipe(!device.is_cuda() && !resolvePrecision(config.precision, device).autocasts());
 }
 
 ComputePrecision inferencePrecision(Precision precision, const torch::Device& device)

@@ -36,9 +36,9 @@ struct ComputePrecision {
 /// for float16 on a CPU whose LibTorch cannot autocast to it (1.13).
 ComputePrecision resolvePrecision(Precision precision, const torch::Device& device);
 
-/// The model for a run that names none: the Fashion-MNIST preset that suits the device and
-/// precision `config` resolves to (fashionMnistPreset).
-std::string defaultModelFor(const TrainConfig& config);
+/// The Fashion-MNIST recipe (fashionMnistRecipe) for the device and precision `config` resolves
+/// to: what a run that names no model trains.
+TrainConfig fashionMnistRecipeFor(const TrainConfig& config);
 
 /// The precision to run a trained model in: the run's own, except that float16 falls back to
 /// "auto" on a CPU whose LibTorch cannot autocast to it (a model trained in fp16 on a GPU).

@@ -4,9 +4,15 @@
 
 namespace vitlab {
 
-std::string fashionMnistPreset(bool float32OnCpu)
+TrainConfig fashionMnistRecipe(bool float32OnCpu)
 {
-    return float32OnCpu ? "vit_micro_d2_r5_s4_28" : TrainConfig{}.model;
+    TrainConfig recipe;
+    if (float32OnCpu) {
+        recipe.model = "vit_micro_d2_r5_s4_28";
+        recipe.batchSize = 64;
+        recipe.learningRate = 1.5e-3;
+    }
+    return recipe;
 }
 
 Precision parsePrecision(const std::string& text)
