@@ -32,16 +32,21 @@ class TestOptimization : public QObject {
 private Q_SLOTS:
     void scheduleWarmsUpThenFollowsTheCosine()
     {
-        LearningRateSchedule schedule{1.0, 0.1, 10, 110};
+        LearningRateSchedule schedule{1.0, 0.1, 10, 111};
         QCOMPARE(schedule.at(0), 0.1);
         QCOMPARE(schedule.at(4), 0.5);
         QCOMPARE(schedule.at(9), 1.0);
         QCOMPARE(schedule.at(10), 1.0);
         QVERIFY(std::abs(schedule.at(60) - 0.55) < 1e-12); // half way down the cosine
-        QVERIFY(std::abs(schedule.at(110) - 0.1) < 1e-12);
+        QVERIFY(std::abs(schedule.at(110) - 0.1) < 1e-12); // the last step at the minimum
         QVERIFY(std::abs(schedule.at(500) - 0.1) < 1e-12);
-        for (std::int64_t step = 11; step < 110; ++step)
+        for (std::int64_t step = 11; step <= 110; ++step)
             QVERIFY(schedule.at(step) < schedule.at(step - 1));
+        // However short the plan, its last step ends the decay (a time budget refitted to 6 steps
+        // ended at a third of the way down before).
+        const LearningRateSchedule shortPlan{1.0, 0.1, 3, 6};
+        QVERIFY(std::abs(shortPlan.at(5) - 0.1) < 1e-12);
+        QVERIFY(shortPlan.at(4) > shortPlan.at(5));
     }
 
     void weightDecaySkipsNormsBiasesAndEmbeddings()

@@ -24,7 +24,7 @@ struct LearningRateSchedule {
     double minimum = 1e-5;
     std::int64_t warmupSteps = 0;
     std::int64_t totalSteps = 1;
-    /// The rate for optimiser step `step` (0-based).
+    /// The rate for optimiser step `step` (0-based); the last, totalSteps - 1, takes the minimum.
     double at(std::int64_t step) const;
 };
 
