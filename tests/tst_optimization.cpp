@@ -43,7 +43,7 @@ private Q_SLOTS:
         for (std::int64_t step = 11; step <= 110; ++step)
             QVERIFY(schedule.at(step) < schedule.at(step - 1));
         // However short the plan, its last step ends the decay (a time budget refitted to 6 steps
-        // ended at a third of the way down before).
+        // ended two thirds of the way down before).
         const LearningRateSchedule shortPlan{1.0, 0.1, 3, 6};
         QVERIFY(std::abs(shortPlan.at(5) - 0.1) < 1e-12);
         QVERIFY(shortPlan.at(4) > shortPlan.at(5));

@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <thread>
 
 namespace vitlab::cli {
@@ -199,6 +201,14 @@ int runTrain(TrainOptions& options, CLI::App& app)
     return exitCodeFor(finished.outcome);
 }
 
+/// "model, batch B, lr R": a recipe as --help names it.
+std::string recipeHelp(const TrainConfig& recipe)
+{
+    std::ostringstream text;
+    text << recipe.model << ", batch " << recipe.batchSize << ", lr " << recipe.learningRate;
+    return text.str();
+}
+
 } // namespace
 
 Command addTrainCommand(CLI::App& parent)
@@ -209,8 +219,9 @@ Command addTrainCommand(CLI::App& parent)
     app->add_option("--data", c.data, "An image folder (one sub-folder per class), an IDX folder or fashion-mnist");
     app->add_option("--model", c.model,
                     "A registry name (vitlab-cli models) or a JSON model config (default: the Fashion-MNIST "
-                    "recipe for this machine: vit_micro_d2_r5_s4_28, batch 64, lr 1.5e-3 where it trains in "
-                    "float32 on a CPU, else vit_micro_r5_s4_28, batch 128, lr 2e-3)");
+                    "recipe for this machine: "
+                        + recipeHelp(fashionMnistRecipe(true)) + " where it trains in float32 on a CPU, else "
+                        + recipeHelp(fashionMnistRecipe(false)) + ")");
     app->add_option("--img-size", c.imageSize, "Training image size (default: the model's)")->check(CLI::Range(8, 1024));
     app->add_option("--epochs", c.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 100000));
     app->add_option("--batch", c.batchSize, "Batch size (default: 128, or the recipe's without --model)")

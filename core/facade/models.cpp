@@ -96,8 +96,9 @@ SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, const 
                       + machine.cpuDescription + ", "
                       + (machine.cpuBfloat16Native ? "bfloat16 native" : "float32: no native bfloat16")
                       + "), its epochs fitted to its speed"
-                      + (float32OnCpu ? "; 2 blocks rather than 4, for twice the epochs in that time, and "
-                                        "batch 64 for twice the steps" : "");
+                      + (float32OnCpu ? "; 2 blocks rather than 4, for twice the epochs in that time, and batch "
+                                            + std::to_string(s.batchSize) + " for twice the steps"
+                                      : std::string{});
         }
     } else if (photos && (pretrained == PretrainedAvailability::Cached || pretrained == PretrainedAvailability::Reachable)) {
         // A few hundred photos per class cannot train a transformer from scratch; fine-tuning

@@ -14,7 +14,7 @@ double LearningRateSchedule::at(std::int64_t step) const
     if (step < warmupSteps)
         return peak * static_cast<double>(step + 1) / static_cast<double>(warmupSteps);
     // The decay ends on the last step taken (totalSteps - 1): a short plan, such as a time budget's
-    // refit to a few steps, would otherwise end half-way down.
+    // refit to a few steps, would otherwise end part-way down.
     const auto decaySteps = std::max<std::int64_t>(1, totalSteps - 1 - warmupSteps);
     const double progress = std::min(1.0, static_cast<double>(step - warmupSteps) / static_cast<double>(decaySteps));
     return minimum + 0.5 * (peak - minimum) * (1.0 + std::cos(M_PI * progress));
