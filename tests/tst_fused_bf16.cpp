@@ -5,7 +5,12 @@
 #include "core/torch_compat.h"
 #include "test_support.h"
 
+#include <ATen/record_function.h>
 #include <QtTest>
+
+#include <mutex>
+#include <set>
+#include <string>
 
 using namespace vitlab;
 
@@ -22,6 +27,54 @@ bool closeInBf16(const torch::Tensor& actual, const torch::Tensor& expected, dou
     const auto a = actual.to(torch::kFloat64);
     const auto e = expected.to(torch::kFloat64);
     return ((a - e).abs() <= e.abs() * (2.0 / 256.0) + absolute).all().item<bool>();
+}
+
+/// The names of the fused kernels that ran (their RECORD_FUNCTION scopes) while a Recorder lived.
+class KernelRecorder {
+public:
+    KernelRecorder()
+    {
+        names().clear();
+        m_handle = at::addGlobalCallback(at::RecordFunctionCallback(&KernelRecorder::onStart));
+    }
+    ~KernelRecorder() { at::removeCallback(m_handle); }
+    KernelRecorder(const KernelRecorder&) = delete;
+    KernelRecorder& operator=(const KernelRecorder&) = delete;
+
+    static bool ran(const std::string& name)
+    {
+        const std::lock_guard<std::mutex> lock(mutex());
+        return names().count(name) > 0;
+    }
+
+private:
+    static std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& function)
+    {
+        const std::string name = function.name();
+        if (name.rfind("vitlab::", 0) == 0) {
+            const std::lock_guard<std::mutex> lock(mutex());
+            names().insert(name);
+        }
+        return nullptr;
+    }
+    static std::set<std::string>& names()
+    {
+        static std::set<std::string> recorded;
+        return recorded;
+    }
+    static std::mutex& mutex()
+    {
+        static std::mutex guard;
+        return guard;
+    }
+    at::CallbackHandle m_handle;
+};
+
+/// The largest difference from `expected` over its largest magnitude.
+double relativeError(const torch::Tensor& actual, const torch::Tensor& expected)
+{
+    const auto e = expected.to(torch::kFloat64);
+    return ((actual.to(torch::kFloat64) - e).abs().max() / e.abs().max()).item<double>();
 }
 
 } // namespace
@@ -212,6 +265,96 @@ private Q_SLOTS:
         QCOMPARE(bias.grad().scalar_type(), torch::kFloat32);
         // A sum over 3001 rows: float rounding of the partial sums, far below a wrong derivative.
         QVERIFY(torch::allclose(bias.grad(), floatBias.grad(), 1e-4, 1e-3));
+    }
+
+    void differentiableLayerNormMatchesAtenAndItsGradients()
+    {
+        // Rows off the mean (cancellation), a width no vector divides, rows that do not fill the
+        // last block of the weight-gradient sum.
+        const auto rows = 3001;
+        const auto x = (torch::randn({rows, 40}) * 3.0 + 5.0).requires_grad_();
+        const auto weight = torch::randn({40}).requires_grad_();
+        const auto bias = torch::randn({40}).requires_grad_();
+        const auto upstream = bf16Randn({rows, 40});
+
+        const auto actual = fused::trainableLayerNormToBf16(x, weight, bias, 1e-6);
+        QCOMPARE(actual.scalar_type(), torch::kBFloat16);
+        actual.backward(upstream);
+
+        const auto x64 = x.detach().to(torch::kFloat64).requires_grad_();
+        const auto weight64 = weight.detach().to(torch::kFloat64).requires_grad_();
+        const auto bias64 = bias.detach().to(torch::kFloat64).requires_grad_();
+        const auto expected = torch::layer_norm(x64, {40}, weight64, bias64, 1e-6);
+        expected.backward(upstream.to(torch::kFloat64));
+
+        QVERIFY(closeInBf16(actual, expected, 1e-5));
+        QCOMPARE(x.grad().scalar_type(), torch::kFloat32);
+        QVERIFY2(torch::allclose(x.grad().to(torch::kFloat64), x64.grad(), 1e-4, 1e-5),
+                 qPrintable(QString::number(relativeError(x.grad(), x64.grad()))));
+        QVERIFY(torch::allclose(weight.grad().to(torch::kFloat64), weight64.grad(), 1e-4, 1e-3));
+        QVERIFY(torch::allclose(bias.grad().to(torch::kFloat64), bias64.grad(), 1e-4, 1e-3));
+    }
+
+    void differentiableScaledSoftmaxMatchesAtenAndItsGradients()
+    {
+        // 197 keys: the tails run; scores wide enough that the softmax is far from uniform.
+        const auto scores = (torch::randn({2, 3, 13, 197}) * 8.0).to(torch::kBFloat16).requires_grad_();
+        const auto upstream = bf16Randn({2, 3, 13, 197});
+        const auto actual = fused::scaledSoftmax(scores, 0.125);
+        QCOMPARE(actual.scalar_type(), torch::kBFloat16);
+        actual.backward(upstream);
+
+        const auto scores64 = scores.detach().to(torch::kFloat64).requires_grad_();
+        const auto expected = (scores64 * 0.125).softmax(-1);
+        expected.backward(upstream.to(torch::kFloat64));
+
+        QVERIFY(closeInBf16(actual, expected, 1e-7));
+        QCOMPARE(scores.grad().scalar_type(), torch::kBFloat16);
+        // The gradient reads the bf16 probabilities: a few bf16 roundings of the largest entry.
+        QVERIFY2(relativeError(scores.grad(), scores64.grad()) < 2e-2,
+                 qPrintable(QString::number(relativeError(scores.grad(), scores64.grad()))));
+    }
+
+    void blockTrainsInBf16ThroughTheFusedKernels()
+    {
+        // A ViT block training under bf16 autocast: its norms (and on LibTorch 1.13 its attention
+        // softmax) run through the differentiable kernels, and its output and every gradient stay
+        // float32's within bf16's rounding of the products.
+        torch::manual_seed(1);
+        Block block(BlockOptions(48, 3));
+        block->train();
+        const auto input = torch::randn({2, 197, 48}).requires_grad_();
+        const auto upstream = torch::randn({2, 197, 48});
+        const auto run = [&](bool bf16) {
+            block->zero_grad();
+            input.mutable_grad() = torch::Tensor();
+            torch::Tensor out;
+            {
+                compat::AutocastGuard autocast(c10::DeviceType::CPU, at::kBFloat16, bf16);
+                out = block(input);
+            }
+            out.to(torch::kFloat32).backward(upstream);
+            std::vector<std::pair<std::string, torch::Tensor>> results{{"output", out.detach().to(torch::kFloat32)},
+                                                                        {"input gradient", input.grad().clone()}};
+            for (const auto& parameter : block->named_parameters())
+                results.emplace_back(parameter.key(), parameter.value().grad().clone());
+            return results;
+        };
+        const auto reference = run(false);
+        std::vector<std::pair<std::string, torch::Tensor>> mixed;
+        {
+            const KernelRecorder recorder;
+            mixed = run(true);
+            QVERIFY(KernelRecorder::ran("vitlab::fused::trainableLayerNormToBf16"));
+            QVERIFY(KernelRecorder::ran("vitlab::fused::trainableLayerNormToBf16Backward"));
+            QCOMPARE(KernelRecorder::ran("vitlab::fused::scaledSoftmaxBackward"), !compat::kHasFusedAttention);
+        }
+        for (std::size_t i = 0; i < reference.size(); ++i) {
+            QCOMPARE(mixed[i].first, reference[i].first);
+            QCOMPARE(mixed[i].second.scalar_type(), torch::kFloat32);
+            const double error = relativeError(mixed[i].second, reference[i].second);
+            QVERIFY2(error < 5e-2, qPrintable(QString::fromStdString(reference[i].first) + ": " + QString::number(error)));
+        }
     }
 
     void differentiableBiasGeluInFloat32()

@@ -13,11 +13,15 @@ torch::Tensor AttentionCaptureSite::attend(const torch::Tensor& q, const torch::
     const double activeDropout = training ? dropout : 0.0;
     if (!m_capture && compat::kHasFusedAttention)
         return compat::fusedAttention(q, k, v, scale, activeDropout, additive);
-    // LibTorch 1.13, bf16 inference: scale and softmax in one pass, in place, instead of a
-    // q*scale pass and 1.13's bf16 softmax (several times slower than this kernel here).
+    // LibTorch 1.13 in bf16: scale and softmax in one pass (in place when inferring), instead of a
+    // q*scale pass and 1.13's bf16 softmax (several times slower than this kernel here), and in
+    // training their gradients in one pass too.
     if (!m_capture && !additive.defined() && activeDropout == 0.0 && q.scalar_type() == torch::kBFloat16
-        && k.scalar_type() == torch::kBFloat16 && !at::GradMode::is_enabled()) {
-        auto scores = torch::matmul(q, k.transpose(-2, -1)).contiguous();
+        && k.scalar_type() == torch::kBFloat16) {
+        auto scores = torch::matmul(q, k.transpose(-2, -1));
+        if (at::GradMode::is_enabled())
+            return torch::matmul(fused::scaledSoftmax(scores, scale), v);
+        scores = scores.contiguous();
         fused::scaledSoftmax_(scores, scale);
         return torch::matmul(scores, v);
     }

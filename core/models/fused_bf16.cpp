@@ -171,14 +171,64 @@ inline float maximumOf(const Bf16Bits* values, std::int64_t n)
     return bf16ToFloat(static_cast<Bf16Bits>(bits ^ ((bits >> 15) * 0x7fff)));
 }
 
-/// `out` = bf16 of LayerNorm(`row`) with weight and bias (float, length n).
-VITLAB_VECTOR_CLONES void layerNormRow(const float* row, const float* weight, const float* bias, float eps,
-                                       std::int64_t n, Bf16Bits* out)
+/// A row's mean and 1 / standard deviation, as LayerNorm computes them.
+struct RowStats {
+    float mean;
+    float invStd;
+};
+
+/// `out` = bf16 of LayerNorm(`row`) with weight and bias (float, length n); returns the row's statistics.
+VITLAB_VECTOR_CLONES RowStats layerNormRow(const float* row, const float* weight, const float* bias, float eps,
+                                           std::int64_t n, Bf16Bits* out)
 {
     const float mean = sumOf(row, n) / static_cast<float>(n);
     const float invStd = 1.0f / std::sqrt(squaredDeviationsOf(row, mean, n) / static_cast<float>(n) + eps);
     for (std::int64_t i = 0; i < n; ++i)
         out[i] = floatToBf16((row[i] - mean) * invStd * weight[i] + bias[i]);
+    return {mean, invStd};
+}
+
+/// The gradient of a LayerNorm row of n from its bf16 output gradient `gradOut`: the float input
+/// gradient into `gradIn`, and gradOut * x-hat and gradOut added to the weight and bias gradients.
+/// With y-hat = gradOut * weight: gradIn = invStd * (y-hat - mean(y-hat) - x-hat * mean(y-hat * x-hat)).
+VITLAB_VECTOR_CLONES void layerNormBackwardRow(const float* row, RowStats stats, const float* weight,
+                                               const Bf16Bits* gradOut, std::int64_t n, float* gradIn,
+                                               float* weightGrad, float* biasGrad)
+{
+    float lanesWeighted[kLanes] = {};
+    float lanesProjected[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (std::int64_t j = 0; j < kLanes; ++j) {
+            const float normed = (row[i + j] - stats.mean) * stats.invStd;
+            const float grad = bf16ToFloat(gradOut[i + j]);
+            const float weighted = grad * weight[i + j];
+            lanesWeighted[j] += weighted;
+            lanesProjected[j] += weighted * normed;
+            weightGrad[i + j] += grad * normed;
+            biasGrad[i + j] += grad;
+        }
+    }
+    float sumWeighted = 0.0f;
+    float sumProjected = 0.0f;
+    for (; i < n; ++i) {
+        const float normed = (row[i] - stats.mean) * stats.invStd;
+        const float grad = bf16ToFloat(gradOut[i]);
+        sumWeighted += grad * weight[i];
+        sumProjected += grad * weight[i] * normed;
+        weightGrad[i] += grad * normed;
+        biasGrad[i] += grad;
+    }
+    for (std::int64_t j = 0; j < kLanes; ++j) {
+        sumWeighted += lanesWeighted[j];
+        sumProjected += lanesProjected[j];
+    }
+    const float meanWeighted = sumWeighted / static_cast<float>(n);
+    const float meanProjected = sumProjected / static_cast<float>(n);
+    for (i = 0; i < n; ++i) {
+        const float normed = (row[i] - stats.mean) * stats.invStd;
+        gradIn[i] = stats.invStd * (bf16ToFloat(gradOut[i]) * weight[i] - meanWeighted - normed * meanProjected);
+    }
 }
 
 /// sum = x + bf16 branch + branch bias (float), over a row of n.
@@ -200,8 +250,9 @@ VITLAB_VECTOR_CLONES void splitTokenRow(const Bf16Bits* src, const float* bias, 
     }
 }
 
-/// softmax(scale * row) in place over n values, through the float buffer `work` of n.
-VITLAB_VECTOR_CLONES void scaledSoftmaxRow(Bf16Bits* row, float scale, std::int64_t n, float* work)
+/// `out` = softmax(scale * row) over n values, through the float buffer `work` of n; `out` may be `row`.
+VITLAB_VECTOR_CLONES void scaledSoftmaxRow(const Bf16Bits* row, float scale, std::int64_t n, float* work,
+                                           Bf16Bits* out)
 {
     const float maximum = maximumOf(row, n);
     const float log2Scale = scale * kLog2e;
@@ -209,7 +260,26 @@ VITLAB_VECTOR_CLONES void scaledSoftmaxRow(Bf16Bits* row, float scale, std::int6
         work[i] = exp2NonPositive((bf16ToFloat(row[i]) - maximum) * log2Scale);
     const float inverse = 1.0f / sumOf(work, n);
     for (std::int64_t i = 0; i < n; ++i)
-        row[i] = floatToBf16(work[i] * inverse);
+        out[i] = floatToBf16(work[i] * inverse);
+}
+
+/// The gradient of softmax(scale * s) over a row of n, from its bf16 output `probabilities` and
+/// their gradient: gradIn = scale * p * (gradOut - sum(gradOut * p)), in bf16.
+VITLAB_VECTOR_CLONES void scaledSoftmaxBackwardRow(const Bf16Bits* probabilities, const Bf16Bits* gradOut, float scale,
+                                                   std::int64_t n, Bf16Bits* gradIn)
+{
+    float lanes[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (std::int64_t j = 0; j < kLanes; ++j)
+            lanes[j] += bf16ToFloat(gradOut[i + j]) * bf16ToFloat(probabilities[i + j]);
+    float dot = 0.0f;
+    for (; i < n; ++i)
+        dot += bf16ToFloat(gradOut[i]) * bf16ToFloat(probabilities[i]);
+    for (std::int64_t j = 0; j < kLanes; ++j)
+        dot += lanes[j];
+    for (i = 0; i < n; ++i)
+        gradIn[i] = floatToBf16(scale * bf16ToFloat(probabilities[i]) * (bf16ToFloat(gradOut[i]) - dot));
 }
 
 /// out = gelu(row + bias) over n values; `out` may be `row`.
@@ -452,7 +522,7 @@ void scaledSoftmax_(torch::Tensor& scores, double scale)
     at::parallel_for(0, scores.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
         std::vector<float> work(static_cast<std::size_t>(n));
         for (auto r = begin; r < end; ++r)
-            scaledSoftmaxRow(data + r * n, static_cast<float>(scale), n, work.data());
+            scaledSoftmaxRow(data + r * n, static_cast<float>(scale), n, work.data(), data + r * n);
     });
 }
 
@@ -540,7 +610,135 @@ private:
     }
 };
 
+/// LayerNorm of float32 rows written as bf16, with its gradient: one pass each way.
+class LayerNormToBf16Function : public torch::autograd::Function<LayerNormToBf16Function> {
+public:
+    static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& x,
+                                 const torch::Tensor& weight, const torch::Tensor& bias, double eps)
+    {
+        RECORD_FUNCTION("vitlab::fused::trainableLayerNormToBf16", std::vector<c10::IValue>());
+        TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32,
+                    "the LayerNorm input must be a float32 CPU tensor");
+        const auto n = x.size(-1);
+        const auto input = x.contiguous();
+        const auto w = weight.defined() ? floatVector(weight, n) : torch::ones({n});
+        const auto b = floatVector(bias, n);
+        const auto rows = input.numel() / n;
+        auto out = torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
+        auto stats = torch::empty({rows, 2});
+        const float* in = input.data_ptr<float>();
+        Bf16Bits* dst = bf16Data(out);
+        const float* wp = w.data_ptr<float>();
+        const float* bp = b.data_ptr<float>();
+        float* statsData = stats.data_ptr<float>();
+        at::parallel_for(0, rows, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
+            for (auto r = begin; r < end; ++r) {
+                const auto rowStats = layerNormRow(in + r * n, wp, bp, static_cast<float>(eps), n, dst + r * n);
+                statsData[2 * r] = rowStats.mean;
+                statsData[2 * r + 1] = rowStats.invStd;
+            }
+        });
+        context->save_for_backward({input, w, stats});
+        context->saved_data["weighted"] = weight.defined();
+        context->saved_data["biased"] = bias.defined();
+        return out;
+    }
+
+    static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::tensor_list gradients)
+    {
+        RECORD_FUNCTION("vitlab::fused::trainableLayerNormToBf16Backward", std::vector<c10::IValue>());
+        if (!gradients[0].defined())
+            return {torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+        const auto saved = context->get_saved_variables();
+        const auto& input = saved[0];
+        const auto& w = saved[1];
+        const auto& stats = saved[2];
+        const auto n = input.size(-1);
+        const auto rows = input.numel() / n;
+        const auto gradOut = gradients[0].to(torch::kBFloat16).contiguous();
+        auto gradIn = torch::empty_like(input);
+        const auto blocks = (rows + kBiasGradRows - 1) / kBiasGradRows;
+        auto partial = torch::zeros({2, blocks, n}); // weight, then bias gradients per block
+        const float* in = input.data_ptr<float>();
+        const float* wp = w.data_ptr<float>();
+        const float* statsData = stats.data_ptr<float>();
+        const Bf16Bits* go = bf16Data(gradOut);
+        float* gi = gradIn.data_ptr<float>();
+        float* weightPartial = partial.data_ptr<float>();
+        float* biasPartial = weightPartial + blocks * n;
+        const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
+        at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
+            for (auto block = begin; block < end; ++block) {
+                const auto last = std::min(rows, (block + 1) * kBiasGradRows);
+                for (auto r = block * kBiasGradRows; r < last; ++r)
+                    layerNormBackwardRow(in + r * n, {statsData[2 * r], statsData[2 * r + 1]}, wp, go + r * n, n,
+                                         gi + r * n, weightPartial + block * n, biasPartial + block * n);
+            }
+        });
+        const auto sums = partial.sum(1);
+        return {gradIn, context->saved_data["weighted"].toBool() ? sums[0] : torch::Tensor(),
+                context->saved_data["biased"].toBool() ? sums[1] : torch::Tensor(), torch::Tensor()};
+    }
+};
+
+/// softmax(scale * scores) in bf16 with its gradient, one pass each way.
+class ScaledSoftmaxFunction : public torch::autograd::Function<ScaledSoftmaxFunction> {
+public:
+    static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& scores, double scale)
+    {
+        RECORD_FUNCTION("vitlab::fused::scaledSoftmax", std::vector<c10::IValue>());
+        checkBf16(scores, "scores");
+        TORCH_CHECK(scale > 0.0, "scaledSoftmax needs a positive scale");
+        const auto input = scores.contiguous();
+        const auto n = input.size(-1);
+        auto out = torch::empty_like(input);
+        const Bf16Bits* src = bf16Data(input);
+        Bf16Bits* dst = bf16Data(out);
+        at::parallel_for(0, input.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
+            std::vector<float> work(static_cast<std::size_t>(n));
+            for (auto r = begin; r < end; ++r)
+                scaledSoftmaxRow(src + r * n, static_cast<float>(scale), n, work.data(), dst + r * n);
+        });
+        context->save_for_backward({out});
+        context->saved_data["scale"] = scale;
+        return out;
+    }
+
+    static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::tensor_list gradients)
+    {
+        RECORD_FUNCTION("vitlab::fused::scaledSoftmaxBackward", std::vector<c10::IValue>());
+        if (!gradients[0].defined())
+            return {torch::Tensor(), torch::Tensor()};
+        const auto probabilities = context->get_saved_variables()[0];
+        const auto scale = static_cast<float>(context->saved_data["scale"].toDouble());
+        const auto gradOut = gradients[0].to(torch::kBFloat16).contiguous();
+        auto gradIn = torch::empty_like(probabilities);
+        const auto n = probabilities.size(-1);
+        const Bf16Bits* p = bf16Data(probabilities);
+        const Bf16Bits* go = bf16Data(gradOut);
+        Bf16Bits* gi = bf16Data(gradIn);
+        at::parallel_for(0, probabilities.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
+            for (auto r = begin; r < end; ++r)
+                scaledSoftmaxBackwardRow(p + r * n, go + r * n, scale, n, gi + r * n);
+        });
+        return {gradIn, torch::Tensor()};
+    }
+};
+
 } // namespace
+
+torch::Tensor trainableLayerNormToBf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                       double eps)
+{
+    return LayerNormToBf16Function::apply(x, weight, bias, eps);
+}
+
+torch::Tensor scaledSoftmax(const torch::Tensor& scores, double scale)
+{
+    return ScaledSoftmaxFunction::apply(scores, scale);
+}
 
 bool bf16TrainingApplies(const torch::Tensor& x)
 {

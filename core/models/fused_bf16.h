@@ -6,7 +6,8 @@
 // product, LibTorch 1.13's slow bf16 softmax and GELU, mixed-type residual adds. These kernels do
 // that work in one pass each, computing in float and rounding to bf16 once. Most are for inference
 // only: they have no autograd, so callers check bf16InferenceApplies() and keep the ATen path
-// otherwise. biasGelu() also trains, in bf16 (bf16TrainingApplies()) and in float32.
+// otherwise. biasGelu(), trainableLayerNormToBf16() and scaledSoftmax() are differentiable, for
+// training in bf16 (bf16TrainingApplies()); biasGelu() also trains in float32.
 #include <torch/torch.h>
 
 #include <array>
@@ -46,6 +47,18 @@ void biasGelu_(torch::Tensor& x, const torch::Tensor& bias);
 /// True when the differentiable fused bf16 kernels may replace the ATen ops for `x`: CPU autocast
 /// in bfloat16, gradients on.
 bool bf16TrainingApplies(const torch::Tensor& x);
+
+/// LayerNorm over the last dimension of float32 `x` written as bf16, differentiable: where the
+/// products that read a norm's output run in bf16, one pass forward and one backward replace
+/// ATen's float32 LayerNorm, autocast's cast of its output and both their gradients (the input's
+/// gradient in float32, the weight's and bias's summed in fixed blocks of rows).
+torch::Tensor trainableLayerNormToBf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                       double eps);
+
+/// softmax(scale * scores) over the last dimension of bf16 `scores`, differentiable, its gradient
+/// in bf16: attention's scale, softmax and their gradients in one pass each (LibTorch 1.13's bf16
+/// softmax and its backward take several times longer; 2.x attends through its fused kernel).
+torch::Tensor scaledSoftmax(const torch::Tensor& scores, double scale);
 
 /// gelu(preActivation + bias) in bf16 or float32, differentiable: `preActivation` is the output of
 /// a linear layer computed without its bias, `bias` that layer's float32 bias. One pass forward

@@ -203,15 +203,29 @@ BlockImpl::BlockImpl(const BlockOptions& options)
     drop_path2 = register_module("drop_path2", DropPath(options.drop_path()));
 }
 
+namespace {
+
+/// `norm`(x) for a block's two norms, which feed products: those run in bf16 when training under
+/// bf16 autocast, and then the fused norm writes bf16 at once, where ATen's writes float32 for
+/// autocast to cast.
+torch::Tensor applyNorm(torch::nn::LayerNorm& norm, const torch::Tensor& x)
+{
+    if (fused::bf16TrainingApplies(x) && x.scalar_type() == torch::kFloat32)
+        return fused::trainableLayerNormToBf16(x, norm->weight, norm->bias, norm->options.eps());
+    return norm(x);
+}
+
+} // namespace
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& input)
 {
     if (fusedBf16Eligible() && fused::bf16InferenceApplies(input)) {
         const auto normed1 = fused::layerNormToBf16(input, norm1->weight, norm1->bias, norm1->options.eps());
         return forwardFusedBf16(input, normed1, nullptr).first;
     }
-    auto branch = attn(norm1(input));
+    auto branch = attn(applyNorm(norm1, input));
     auto x = input + drop_path1(ls1 ? ls1(branch) : branch);
-    branch = mlp(norm2(x));
+    branch = mlp(applyNorm(norm2, x));
     return x + drop_path2(ls2 ? ls2(branch) : branch);
 }
 
