@@ -161,8 +161,8 @@ private Q_SLOTS:
         }
         demo.minWidth = demo.maxWidth = demo.minHeight = demo.maxHeight = 28;
         demo.meanWidth = demo.meanHeight = 28;
-        // The budget suits the machine, and the suggestion says which: float32 CPUs get 15
-        // minutes, CPUs with native bfloat16 12, a GPU the recipe's epochs.
+        // The budget suits the machine, and the suggestion says which: a CPU gets 15 minutes (in
+        // float32 the 2-block preset, in native bfloat16 the 4-block one), a GPU the recipe's epochs.
         auto machine = m_runtime;
         machine.cudaAvailable = false;
         machine.cpuDescription = "Test CPU, family 23";
@@ -189,7 +189,7 @@ private Q_SLOTS:
         machine.cpuBfloat16Native = true;
         ModelPage bf16Page(machine);
         bf16Page.setDataset(demo, true);
-        QCOMPARE(bf16Page.trainConfig().budgetMinutes, 12.0);
+        QCOMPARE(bf16Page.trainConfig().budgetMinutes, 15.0);
         QCOMPARE(bf16Page.trainConfig().model, std::string("vit_micro_r5_s4_28"));
         QCOMPARE(bf16Page.trainConfig().batchSize, std::int64_t(128));
         QVERIFY(bf16Page.findChild<QLabel*>(QStringLiteral("suggestionLabel"))->text().contains(QStringLiteral("bfloat16 native")));
