@@ -512,6 +512,20 @@ std::array<torch::Tensor, 3> splitHeads(const torch::Tensor& qkv, const torch::T
     return parts;
 }
 
+namespace {
+
+/// out = softmax(scale * in) over rows of n bf16 values; `out` may be `in`.
+void scaledSoftmaxRows(const Bf16Bits* in, double scale, std::int64_t rows, std::int64_t n, Bf16Bits* out)
+{
+    at::parallel_for(0, rows, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> work(static_cast<std::size_t>(n));
+        for (auto r = begin; r < end; ++r)
+            scaledSoftmaxRow(in + r * n, static_cast<float>(scale), n, work.data(), out + r * n);
+    });
+}
+
+} // namespace
+
 void scaledSoftmax_(torch::Tensor& scores, double scale)
 {
     RECORD_FUNCTION("vitlab::fused::scaledSoftmax_", std::vector<c10::IValue>());
@@ -519,11 +533,7 @@ void scaledSoftmax_(torch::Tensor& scores, double scale)
     TORCH_CHECK(scores.is_contiguous() && scale > 0.0, "scaledSoftmax_ needs contiguous scores and a positive scale");
     const auto n = scores.size(-1);
     Bf16Bits* data = bf16Data(scores);
-    at::parallel_for(0, scores.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
-        std::vector<float> work(static_cast<std::size_t>(n));
-        for (auto r = begin; r < end; ++r)
-            scaledSoftmaxRow(data + r * n, static_cast<float>(scale), n, work.data(), data + r * n);
-    });
+    scaledSoftmaxRows(data, scale, scores.numel() / n, n, data);
 }
 
 void biasGelu_(torch::Tensor& x, const torch::Tensor& bias)
@@ -542,6 +552,22 @@ namespace {
 /// Rows whose bias gradients are summed together before the blocks are: a fixed block keeps the
 /// order of the sum, and so its value, the same whatever the thread count.
 constexpr std::int64_t kBiasGradRows = 64;
+
+/// Calls `row(r, block)` for each of `rows` rows of n values, in parallel over fixed blocks of
+/// kBiasGradRows rows: a row adds its part of a per-channel gradient to its block's partial sum.
+template <typename Row>
+void forEachRowInGradientBlocks(std::int64_t rows, std::int64_t n, Row&& row)
+{
+    const auto blocks = (rows + kBiasGradRows - 1) / kBiasGradRows;
+    const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
+    at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
+        for (auto block = begin; block < end; ++block) {
+            const auto last = std::min(rows, (block + 1) * kBiasGradRows);
+            for (auto r = block * kBiasGradRows; r < last; ++r)
+                row(r, block);
+        }
+    });
+}
 
 /// gelu(preActivation + bias) with its gradient, both one fused pass over bf16 or float32 rows.
 class BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
@@ -598,14 +624,8 @@ private:
         Element* gi = elements<Element>(gradIn);
         const float* bp = b.data_ptr<float>();
         float* partial = partialBiasGrad.data_ptr<float>();
-        const auto blocks = partialBiasGrad.size(0);
-        const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
-        at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
-            for (auto block = begin; block < end; ++block) {
-                const auto last = std::min(rows, (block + 1) * kBiasGradRows);
-                for (auto r = block * kBiasGradRows; r < last; ++r)
-                    biasGeluBackwardRow(in + r * n, bp, go + r * n, n, gi + r * n, partial + block * n);
-            }
+        forEachRowInGradientBlocks(rows, n, [&](std::int64_t r, std::int64_t block) {
+            biasGeluBackwardRow(in + r * n, bp, go + r * n, n, gi + r * n, partial + block * n);
         });
     }
 };
@@ -667,14 +687,9 @@ public:
         float* gi = gradIn.data_ptr<float>();
         float* weightPartial = partial.data_ptr<float>();
         float* biasPartial = weightPartial + blocks * n;
-        const auto blockGrain = std::max<std::int64_t>(1, parallelGrain(n) / kBiasGradRows);
-        at::parallel_for(0, blocks, blockGrain, [&](std::int64_t begin, std::int64_t end) {
-            for (auto block = begin; block < end; ++block) {
-                const auto last = std::min(rows, (block + 1) * kBiasGradRows);
-                for (auto r = block * kBiasGradRows; r < last; ++r)
-                    layerNormBackwardRow(in + r * n, {statsData[2 * r], statsData[2 * r + 1]}, wp, go + r * n, n,
-                                         gi + r * n, weightPartial + block * n, biasPartial + block * n);
-            }
+        forEachRowInGradientBlocks(rows, n, [&](std::int64_t r, std::int64_t block) {
+            layerNormBackwardRow(in + r * n, {statsData[2 * r], statsData[2 * r + 1]}, wp, go + r * n, n, gi + r * n,
+                                 weightPartial + block * n, biasPartial + block * n);
         });
         const auto sums = partial.sum(1);
         return {gradIn, context->saved_data["weighted"].toBool() ? sums[0] : torch::Tensor(),
@@ -693,13 +708,7 @@ public:
         const auto input = scores.contiguous();
         const auto n = input.size(-1);
         auto out = torch::empty_like(input);
-        const Bf16Bits* src = bf16Data(input);
-        Bf16Bits* dst = bf16Data(out);
-        at::parallel_for(0, input.numel() / n, parallelGrain(n), [&](std::int64_t begin, std::int64_t end) {
-            std::vector<float> work(static_cast<std::size_t>(n));
-            for (auto r = begin; r < end; ++r)
-                scaledSoftmaxRow(src + r * n, static_cast<float>(scale), n, work.data(), dst + r * n);
-        });
+        scaledSoftmaxRows(bf16Data(input), scale, input.numel() / n, n, bf16Data(out));
         context->save_for_backward({out});
         context->saved_data["scale"] = scale;
         return out;
