@@ -30,7 +30,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   qt6-base-dev qt6-base-dev-tools libqt6svg6 qt6-qpa-plugins
   libqcustomplot-dev libqcustomplot2.1-qt6
-  libtorch-dev libopenblas0-pthread libdnnl-dev
+  libtorch-dev libopenblas0-pthread libdnnl-dev libgloo-dev
   libopencv-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev
   libcurl4-openssl-dev libssl-dev python3-venv
   dataset-fashion-mnist

@@ -2,6 +2,7 @@
 // stderr; exit status 1 is a failure of the work (unreadable or malformed input), 2 a mistake in
 // the command line or the configuration.
 #include "app/cli/commands.h"
+#include "app/cli/process_launcher.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 
@@ -40,6 +41,7 @@ std::string oneLine(std::string text)
 int main(int argc, char** argv)
 {
     vitlab::reexecWithTunedThreading(argv);
+    vitlab::cli::rememberCommandLine(argc, argv);
     CLI::App app{"ViTLab: train and inspect Vision Transformer image classifiers, headless.", "vitlab-cli"};
     app.require_subcommand(0, 1);
     bool showVersion = false;
@@ -70,6 +72,8 @@ int main(int argc, char** argv)
     }
 
     try {
+        if (threads == 0)
+            threads = vitlab::cli::threadsForGroupMember();
         const vitlab::RuntimeInfo runtime = vitlab::initRuntime({threads});
         if (showVersion) {
             printVersion(runtime);

@@ -29,6 +29,13 @@ public:
     using Error::Error;
 };
 
+/// A group of training processes could not form, or a collective failed: a peer died, hung or
+/// never came.
+class GroupError : public Error {
+public:
+    using Error::Error;
+};
+
 /// A tensor or image does not have the shape the operation needs.
 class ShapeError : public Error {
 public:

@@ -352,8 +352,11 @@ private Q_SLOTS:
         for (std::size_t i = 0; i < reference.size(); ++i) {
             QCOMPARE(mixed[i].first, reference[i].first);
             QCOMPARE(mixed[i].second.scalar_type(), torch::kFloat32);
+            // The qkv weight's gradient sums products of q, k, v, scores and probabilities, each rounded
+            // to bf16: about 5% from float32's on CPUs that emulate bf16 (Zen 3: 0.0503), where a wrong
+            // gradient is off by its own size.
             const double error = relativeError(mixed[i].second, reference[i].second);
-            QVERIFY2(error < 5e-2, qPrintable(QString::fromStdString(reference[i].first) + ": " + QString::number(error)));
+            QVERIFY2(error < 8e-2, qPrintable(QString::fromStdString(reference[i].first) + ": " + QString::number(error)));
         }
     }
 

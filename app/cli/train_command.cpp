@@ -1,10 +1,12 @@
 #include "app/cli/commands.h"
 #include "app/cli/hub_weights.h"
+#include "app/cli/process_launcher.h"
 
 #include "core/hub/pretrained_files.h"
 
 #include "core/errors.h"
 #include "core/train/execution.h"
+#include "core/train/run_folder.h"
 #include "core/train/trainer.h"
 
 #include <pthread.h>
@@ -29,6 +31,8 @@ struct TrainOptions {
     std::string resume;
     std::string out;
     bool quiet = false;
+    int processes = 1;
+    double groupTimeoutSeconds = 300.0;
 };
 
 std::string clockText(double seconds)
@@ -159,10 +163,43 @@ int exitCodeFor(RunOutcome outcome)
     return 1;
 }
 
+/// The group a launcher (torchrun, Slurm, Open MPI, --nproc) started this process in, if any.
+std::optional<GroupOptions> launchedGroup(const TrainOptions& options)
+{
+    const auto launch = groupLaunchFromEnvironment(processEnvironment());
+    if (!launch || !launch->distributed())
+        return std::nullopt;
+    return GroupOptions{*launch, options.groupTimeoutSeconds};
+}
+
 int runTrain(TrainOptions& options, CLI::App& app)
 {
+    const auto group = launchedGroup(options);
+    if (options.processes > 1) {
+        if (group)
+            throw ConfigError("--nproc starts a group of its own; this process is already rank " + std::to_string(group->launch.rank)
+                              + " of " + std::to_string(group->launch.worldSize) + " (" + group->launch.launcher
+                              + "): leave --nproc out");
+        LaunchPlan plan;
+        plan.processes = options.processes;
+        plan.arguments = commandLineWithout("--nproc");
+        plan.graceSeconds = options.groupTimeoutSeconds + 10.0;
+        return launchLocalGroup(plan);
+    }
+    if (group && group->launch.restartCount > 0 && options.resume.empty() && !options.config.runName.empty()) {
+        // torchrun restarted the group after a failure: the named run continues from its checkpoint.
+        const std::filesystem::path runs = options.out.empty() ? defaultRunsDirectory() : std::filesystem::path(options.out);
+        const RunFolder earlier(runs / options.config.runName);
+        std::error_code ignored;
+        if (std::filesystem::exists(earlier.resumeStatePath(), ignored)) {
+            options.resume = earlier.directory().string();
+            if (group->launch.rank == 0)
+                std::printf("restart %d of the group: resuming %s\n", group->launch.restartCount, options.resume.c_str());
+        }
+    }
     TrainControl control;
-    const auto callbacks = terminalCallbacks(options.quiet);
+    // Rank 0 speaks for the group; the others only report errors.
+    const auto callbacks = terminalCallbacks(options.quiet || (group && group->launch.rank != 0));
     InterruptWatcher interrupts(control);
     RunFinished finished;
     if (!options.resume.empty()) {
@@ -173,6 +210,7 @@ int runTrain(TrainOptions& options, CLI::App& app)
             resume.batchSize = options.config.batchSize;
         if (app.count("--accumulate") > 0)
             resume.accumulation = options.config.accumulation;
+        resume.group = group;
         finished = resumeRun(options.resume, callbacks, control, resume);
     } else {
         options.config.precision = parsePrecision(options.precision);
@@ -194,7 +232,7 @@ int runTrain(TrainOptions& options, CLI::App& app)
         }
         if (!options.out.empty())
             options.config.runsDirectory = options.out;
-        finished = trainRun(options.config, callbacks, control);
+        finished = trainRun(options.config, callbacks, control, group);
     }
     if (finished.outcome == RunOutcome::Diverged || finished.outcome == RunOutcome::OutOfMemory)
         std::cerr << "error: " << finished.message << "\n";
@@ -263,6 +301,16 @@ Command addTrainCommand(CLI::App& parent)
     app->add_option("--workers", c.workers, "Data worker threads (0: every core)")->capture_default_str();
     app->add_option("--log-every", c.logEvery, "A metrics row every N steps")->capture_default_str();
     app->add_flag("--quiet", options->quiet, "Print nothing but errors");
+    app->add_option("--nproc", options->processes,
+                    "Train data-parallel in N processes on this machine (c10d on Gloo), each with its share of every "
+                    "--batch and of the cores; under torchrun, Slurm or mpirun leave it out: their environment is read")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    app->add_option("--group-timeout", options->groupTimeoutSeconds,
+                    "Seconds a process of a group waits on the others (to form, and at each exchange) before the run "
+                    "fails, naming the rank at fault")
+        ->capture_default_str()
+        ->check(CLI::Range(1.0, 86400.0));
     return {app, [options, app](const RuntimeInfo&) { return runTrain(*options, *app); }};
 }
 

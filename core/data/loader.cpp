@@ -17,6 +17,8 @@ BatchLoader::BatchLoader(const ImageCache& cache, std::vector<std::int64_t> labe
 {
     if (m_options.batchSize < 1)
         throw ConfigError("the batch size must be at least 1");
+    if (m_options.shardCount < 1 || m_options.shardIndex < 0 || m_options.shardIndex >= m_options.shardCount)
+        throw ConfigError("a loader's share of the batches must be one of its group's");
     if (m_labels.size() != m_cache.size())
         throw ShapeError("the loader needs one label per cached image");
     for (const auto sample : m_samples) {
@@ -95,13 +97,18 @@ void BatchLoader::work()
 Batch BatchLoader::build(std::size_t batchNumber) const
 {
     const auto size = static_cast<std::size_t>(m_options.batchSize);
-    const std::size_t first = batchNumber * size;
-    const std::size_t count = std::min(size, m_order.size() - first);
+    const std::size_t groupFirst = batchNumber * size;
+    const std::size_t groupCount = std::min(size, m_order.size() - groupFirst);
+    const auto shards = static_cast<std::size_t>(m_options.shardCount);
+    const auto shard = static_cast<std::size_t>(m_options.shardIndex);
+    const std::size_t first = groupFirst + groupCount * shard / shards;
+    const std::size_t count = groupFirst + groupCount * (shard + 1) / shards - first;
     const auto out = m_options.augment.outputSize;
     auto imageOptions = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(m_pinMemory);
     Batch batch;
     batch.images = torch::empty({static_cast<std::int64_t>(count), m_cache.channels(), out, out}, imageOptions);
     batch.labels = torch::empty({static_cast<std::int64_t>(count)}, torch::kInt64);
+    batch.groupImages = groupCount;
     auto* labels = batch.labels.data_ptr<std::int64_t>();
     for (std::size_t i = 0; i < count; ++i) {
         if (m_stop)

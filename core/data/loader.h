@@ -20,6 +20,8 @@ struct Batch {
     torch::Tensor images; ///< (N, C, H, W) float32, normalised
     torch::Tensor labels; ///< (N) int64
     std::vector<std::size_t> samples;
+    /// Images in the whole batch: more than this one holds when it is one process's share.
+    std::size_t groupImages = 0;
 };
 
 struct LoaderOptions {
@@ -37,6 +39,11 @@ struct LoaderOptions {
     /// device is present.
     bool pinMemory = false;
     AugmentOptions augment;
+    /// In a group of processes, this process's share of every batch: a contiguous part of each
+    /// (shares differ by one image at most). The batches, their order and every image's
+    /// augmentation (seeded by sample and epoch) stay those of one process.
+    int shardIndex = 0;
+    int shardCount = 1;
 };
 
 class BatchLoader {

@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/models/deit.h"
+#include "core/train/gradient_buckets.h"
 #include "core/torch_compat.h"
 
 #include <cmath>
@@ -82,8 +83,22 @@ Optimization::Optimization(Classifier model, const OptimizationOptions& options,
     }
 }
 
+Optimization::~Optimization() = default;
+
+void Optimization::joinGroup(TrainingGroup& group)
+{
+    GradientBuckets::broadcastFrom0(*m_model, group);
+    if (m_ema)
+        GradientBuckets::broadcastFrom0(*m_ema, group);
+    std::vector<torch::Tensor> parameters;
+    for (const auto& item : m_trainable)
+        parameters.push_back(item.second);
+    m_buckets = std::make_unique<GradientBuckets>(std::move(parameters), group);
+}
+
 BatchOutcome Optimization::accumulate(const torch::Tensor& images, const torch::Tensor& targets,
-                                      const torch::Tensor& labels, const torch::Tensor& teacherLogits)
+                                      const torch::Tensor& labels, const torch::Tensor& teacherLogits,
+                                      double lossWeight)
 {
     m_model->train();
     torch::Tensor loss, logits;
@@ -106,10 +121,17 @@ BatchOutcome Optimization::accumulate(const torch::Tensor& images, const torch::
     BatchOutcome outcome;
     outcome.loss = loss.item<double>();
     outcome.finite = std::isfinite(outcome.loss);
-    if (!outcome.finite)
+    if (!outcome.finite && !m_buckets)
         return outcome;
     auto objective = m_options.accumulation > 1 ? loss / m_options.accumulation : loss;
+    if (lossWeight != 1.0)
+        objective = objective * lossWeight;
+    const bool lastOfStep = ++m_batchesThisStep >= m_options.accumulation;
+    if (m_buckets && lastOfStep)
+        m_buckets->arm();
     (m_scaler ? m_scaler->scale(objective) : objective).backward();
+    if (m_buckets && lastOfStep)
+        m_buckets->finish();
     outcome.correct = logits.detach().argmax(-1).eq(labels).sum().item<std::int64_t>();
     return outcome;
 }
@@ -147,6 +169,7 @@ StepOutcome Optimization::step(double learningRate)
     if (!outcome.skipped)
         m_optimizer->step();
     m_optimizer->zero_grad();
+    m_batchesThisStep = 0;
     if (m_scaler)
         m_scaler->update(!outcome.skipped);
     ++m_steps;
@@ -167,6 +190,7 @@ std::optional<double> Optimization::lossScale() const
 void Optimization::discardGradients()
 {
     m_optimizer->zero_grad();
+    m_batchesThisStep = 0;
 }
 
 void Optimization::updateAverage()

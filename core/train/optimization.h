@@ -18,6 +18,9 @@
 
 namespace vitlab {
 
+class GradientBuckets;
+class TrainingGroup;
+
 /// Linear warm-up to `peak` over `warmupSteps`, then a cosine decay to `minimum` at `totalSteps`.
 struct LearningRateSchedule {
     double peak = 1e-3;
@@ -68,13 +71,20 @@ class Optimization {
 public:
     /// `makeCopy` builds a fresh model of the same architecture, for the moving average.
     Optimization(Classifier model, const OptimizationOptions& options, const std::function<Classifier()>& makeCopy = {});
+    ~Optimization();
 
     /// Forward and backward for one batch already on the device. `targets` are soft (N, classes);
     /// `labels` (N) only count correct predictions. With `teacherLogits`, DeiT's hard
     /// distillation (the model must be a distilled DeiT). The gradients are scaled by
-    /// 1/accumulation and summed until step().
+    /// 1/accumulation and summed until step(). In a group, `lossWeight` is the process's images
+    /// over the group's mean share, so that the group's mean gradient is the whole batch's; the
+    /// step's last batch then averages the gradients over the group, and a loss that is not
+    /// finite still runs backward (every rank must take part).
     BatchOutcome accumulate(const torch::Tensor& images, const torch::Tensor& targets, const torch::Tensor& labels,
-                            const torch::Tensor& teacherLogits = {});
+                            const torch::Tensor& teacherLogits = {}, double lossWeight = 1.0);
+    /// Trains data-parallel in `group` from here on: rank 0's weights (and average) go to every
+    /// rank, and each step's gradients are averaged over the group (GradientBuckets).
+    void joinGroup(TrainingGroup& group);
     /// Unscales (float16), clips, steps AdamW at `learningRate`, clears the gradients and updates
     /// the average. A step whose gradients are not finite is skipped instead (the loss scale
     /// halves); it still counts in stepsDone, as the schedule moves on.
@@ -109,6 +119,9 @@ private:
     std::optional<DynamicLossScaler> m_scaler;
     std::int64_t m_steps = 0;
     std::int64_t m_skippedSteps = 0;
+    std::unique_ptr<GradientBuckets> m_buckets;
+    /// Batches accumulated since the last step.
+    int m_batchesThisStep = 0;
 };
 
 } // namespace vitlab

@@ -10,6 +10,7 @@
 #include "core/train/evaluator.h"
 #include "core/train/execution.h"
 #include "core/train/optimization.h"
+#include "core/train/process_group.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_model.h"
 #include "core/train/time_budget.h"
@@ -120,16 +121,24 @@ std::uint64_t batchSeed(std::uint64_t seed, int epoch, std::size_t batch)
 
 class Run {
 public:
-    Run(TrainConfig config, RunFolder folder, const TrainCallbacks& callbacks, TrainControl& control)
+    Run(TrainConfig config, RunFolder folder, const TrainCallbacks& callbacks, TrainControl& control,
+        TrainingGroup* group)
         : m_config(std::move(config))
         , m_folder(std::move(folder))
         , m_callbacks(callbacks)
         , m_control(control)
+        , m_group(group)
         , m_device(resolveDevice(m_config.device))
         , m_precision(resolvePrecision(m_config.precision, m_device))
     {
         if (m_device.is_cuda())
             allowTf32(m_config.tf32);
+        if (m_group && !m_device.is_cpu())
+            throw ConfigError("multi-process training runs on CPUs (Gloo) in this build; use --device cpu");
+        if (m_group && m_config.batchSize < m_group->size())
+            throw ConfigError("a batch of " + std::to_string(m_config.batchSize) + " images cannot be shared by "
+                              + std::to_string(m_group->size()) + " processes: choose --batch of at least "
+                              + std::to_string(m_group->size()));
     }
 
     /// Data, model and optimiser for a fresh run (no resume state).
@@ -140,6 +149,12 @@ public:
     RunFinished train();
 
 private:
+    /// Rank 0 of a group, or a single process: whoever writes the run folder.
+    bool leads() const { return !m_group || m_group->leads(); }
+    /// Joins the group once the optimiser is built (and loaded): rank 0's weights go everywhere.
+    void joinGroup();
+    /// The group's sums of `values` (a single process's own).
+    std::vector<double> groupSum(std::vector<double> values) const;
     void message(const std::string& text) const
     {
         if (m_callbacks.onMessage)
@@ -177,6 +192,7 @@ private:
     RunFolder m_folder;
     const TrainCallbacks& m_callbacks;
     TrainControl& m_control;
+    TrainingGroup* m_group = nullptr;
     torch::Device m_device;
     ComputePrecision m_precision;
 
@@ -225,21 +241,30 @@ double Run::budgetSecondsLeft() const
 
 void Run::fitToBudget(bool atEpochEnd)
 {
-    const double perStep = m_pace.secondsPerStep();
+    double perStep = m_pace.secondsPerStep();
+    // Until an epoch has ended: its forward passes cost about a third of a training step each,
+    // plus the checkpoint.
+    const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
+    double epochEnd = !m_recentEpochEnds.empty()
+                        ? *std::max_element(m_recentEpochEnds.begin(), m_recentEpochEnds.end())
+                        : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
+    double secondsLeft = budgetSecondsLeft();
+    if (m_group) {
+        // Every rank must fit the same plan: rank 0's clock decides.
+        const bool leader = m_group->leads();
+        const auto agreed = groupSum({leader ? perStep : 0.0, leader ? epochEnd : 0.0, leader ? secondsLeft : 0.0});
+        perStep = agreed[0];
+        epochEnd = agreed[1];
+        secondsLeft = agreed[2];
+    }
     if (perStep <= 0.0)
         return;
     if (m_budgetFitted && m_position.step >= m_schedule.totalSteps)
         return; // the decay has ended: the run ends with this epoch's end, not with a rate rising again
-    // Until an epoch has ended: its forward passes cost about a third of a training step each,
-    // plus the checkpoint.
-    const double imagesPerStep = static_cast<double>(m_config.batchSize * m_config.accumulation);
-    const double epochEnd = !m_recentEpochEnds.empty()
-                              ? *std::max_element(m_recentEpochEnds.begin(), m_recentEpochEnds.end())
-                              : static_cast<double>(m_data->validationSamples().size()) * perStep / imagesPerStep / 3.0 + 0.5;
     // 3% of what is left is kept for noise; every step refits, so a slower machine shortens the
     // plan at once and the decay still ends with the run.
     const auto plan = planWithinBudget(m_position.step, m_position.epoch - 1, m_stepsPerEpoch, perStep, epochEnd,
-                                       0.97 * budgetSecondsLeft());
+                                       0.97 * secondsLeft);
     const bool first = !m_budgetFitted;
     m_budgetFitted = true;
     if (first || plan.totalSteps != m_schedule.totalSteps) {
@@ -327,6 +352,10 @@ void Run::buildOptimization(Classifier model)
     m_loaderOptions.seed = m_config.seed;
     m_loaderOptions.pinMemory = m_device.is_cuda();
     m_loaderOptions.augment = trainingView(m_config, m_spec);
+    if (m_group) {
+        m_loaderOptions.shardIndex = m_group->rank();
+        m_loaderOptions.shardCount = m_group->size();
+    }
     m_trainLoader = std::make_unique<BatchLoader>(m_data->images(), m_data->labels(), m_data->trainSamples(),
                                                   m_loaderOptions);
     const auto batches = static_cast<std::int64_t>(m_trainLoader->batchesPerEpoch());
@@ -357,6 +386,8 @@ void Run::loadTeacher()
 void Run::writeConfig()
 {
     m_recordedTotalSteps = m_config.totalSteps;
+    if (!leads())
+        return;
     const nlohmann::json data = {{"request", m_config.data},
                                  {"directory", m_data->location().directory.string()},
                                  {"display_name", m_data->location().displayName},
@@ -392,9 +423,33 @@ void Run::prepareNew()
         model = createModel(m_spec);
     }
     buildOptimization(model);
+    joinGroup();
     writeConfig();
     m_metrics.clear();
     saveStatus("running");
+}
+
+void Run::joinGroup()
+{
+    if (!m_group)
+        return;
+    m_optimization->joinGroup(*m_group);
+    if (leads())
+        message("training in a group of " + std::to_string(m_group->size()) + " processes ("
+                + m_group->launch().launcher + "), each with " + std::to_string(m_config.batchSize / m_group->size())
+                + (m_config.batchSize % m_group->size() ? "-" + std::to_string(m_config.batchSize / m_group->size() + 1)
+                                                        : std::string())
+                + " of every batch's " + std::to_string(m_config.batchSize) + " images");
+}
+
+std::vector<double> Run::groupSum(std::vector<double> values) const
+{
+    if (!m_group)
+        return values;
+    auto tensor = torch::tensor(values, torch::kFloat64);
+    m_group->allreduceSum(tensor);
+    const auto* sums = tensor.data_ptr<double>();
+    return {sums, sums + values.size()};
 }
 
 void Run::prepareResumed(std::int64_t previousBatchSize)
@@ -417,7 +472,8 @@ void Run::prepareResumed(std::int64_t previousBatchSize)
             / static_cast<std::size_t>(m_config.batchSize);
         auto updated = stored;
         updated["train"] = m_config.toJson();
-        m_folder.writeConfig(updated);
+        if (leads())
+            m_folder.writeConfig(updated);
         message("resuming at batches of " + std::to_string(m_config.batchSize) + " x "
                 + std::to_string(m_config.accumulation) + " (was " + std::to_string(previousBatchSize) + ")");
     }
@@ -428,6 +484,7 @@ void Run::prepareResumed(std::int64_t previousBatchSize)
             m_metrics.push_back(row);
     }
     m_startTrainSeconds = m_position.trainSeconds;
+    joinGroup();
     message("resumed at epoch " + std::to_string(m_position.epoch) + ", step " + std::to_string(m_position.step));
     saveStatus("running");
 }
@@ -455,6 +512,8 @@ void Run::reportStart() const
 
 void Run::saveStatus(const std::string& state, const std::string& text) const
 {
+    if (!leads())
+        return;
     RunStatus status;
     status.state = state;
     status.message = text;
@@ -471,6 +530,8 @@ void Run::saveCheckpoint()
     // Order matters for a kill at any moment: metrics first (a resume drops rows past its
     // checkpoint), then the resume state, then the weights people use.
     m_position.trainSeconds = m_startTrainSeconds + sessionSeconds();
+    if (!leads())
+        return;
     if (m_config.totalSteps != m_recordedTotalSteps)
         writeConfig(); // a budget's refit since the last record
     m_folder.writeMetrics(m_metrics);
@@ -480,6 +541,8 @@ void Run::saveCheckpoint()
 
 void Run::saveModelWeights(const std::filesystem::path& file) const
 {
+    if (!leads())
+        return;
     // Only timm's keys as tensors, so timm loads the file as it is; our facts ride in the header.
     const nlohmann::json classes = m_data->classNames();
     saveWeights(*m_optimization->evaluationModel(), file,
@@ -501,6 +564,15 @@ RunFinished Run::finish(RunOutcome outcome, const std::string& text)
     finished.bestTop1 = std::max(0.0, m_position.bestTop1);
     saveStatus(outcomeName(outcome), text);
     message(text);
+    if (m_group && leads() && m_position.step > m_startStep) {
+        // What the group costs rank 0: its time blocked on the others (exchanges not hidden by backward).
+        const double waited = m_group->takeWaitSeconds();
+        const auto steps = static_cast<double>(m_position.step - m_startStep);
+        char figures[160];
+        std::snprintf(figures, sizeof figures, "rank 0 waited on the group %.1f ms per step (%.1f%% of the session)",
+                      1e3 * waited / steps, 100.0 * waited / std::max(1e-9, sessionSeconds()));
+        message(figures);
+    }
     return finished;
 }
 
@@ -559,6 +631,11 @@ bool Run::trainEpoch(RunFinished& finished)
     for (std::size_t batchIndex = m_position.batch; batchIndex < batchesUsed; ++batchIndex) {
         const bool groupStart = batchIndex % static_cast<std::size_t>(m_config.accumulation) == 0;
         if (groupStart) {
+            if (m_group && m_control.paused()) {
+                // The others would wait on this rank past the group's timeout.
+                m_control.resume();
+                message("a run of several processes cannot pause: stop it and resume later instead");
+            }
             if (m_control.paused()) {
                 saveStatus("paused");
                 message("paused");
@@ -571,13 +648,19 @@ bool Run::trainEpoch(RunFinished& finished)
                     message("resumed");
                 }
             }
-            if (m_control.stopRequested()) {
+            // In a group, any rank's stop stops all, and rank 0's clock ends the session for all.
+            const bool timeUp = limitSeconds > 0.0 && sessionSeconds() >= limitSeconds && leads();
+            const auto agreed = m_group ? groupSum({m_control.stopRequested() ? 1.0 : 0.0, timeUp ? 1.0 : 0.0})
+                                        : std::vector<double>{m_control.stopRequested() ? 1.0 : 0.0, timeUp ? 1.0 : 0.0};
+            if (m_group)
+                m_group->setProgress(m_position.step);
+            if (agreed[0] > 0.0) {
                 saveCheckpoint();
                 finished = finish(RunOutcome::Stopped, "stopped at epoch " + std::to_string(epoch) + ", step "
                                       + std::to_string(m_position.step) + "; resume to continue");
                 return false;
             }
-            if (limitSeconds > 0.0 && sessionSeconds() >= limitSeconds) {
+            if (agreed[1] > 0.0) {
                 saveCheckpoint();
                 finished = finish(RunOutcome::TimeLimit, "time limit of " + exact(m_config.maxMinutes)
                                       + " minutes reached at step " + std::to_string(m_position.step)
@@ -601,7 +684,21 @@ bool Run::trainEpoch(RunFinished& finished)
             const auto targets = mixBatch(images, labels, classes, m_config.mixup, m_config.cutmix, 0.5,
                                           m_config.labelSmoothing, mixing);
             const auto teacherLogits = m_teacher ? teacherPredictions(images) : torch::Tensor();
-            const auto outcome = m_optimization->accumulate(images, targets, labels, teacherLogits);
+            const auto shareImages = static_cast<double>(batch->samples.size());
+            // The group's mean gradient must be the whole batch's: shares may differ by an image.
+            const double lossWeight = m_group ? shareImages * m_group->size() / static_cast<double>(batch->groupImages) : 1.0;
+            auto outcome = m_optimization->accumulate(images, targets, labels, teacherLogits, lossWeight);
+            // The batch's figures over the group: loss summed per image, correct, images.
+            double lossSum = outcome.loss * shareImages;
+            auto batchImages = static_cast<std::int64_t>(batch->samples.size());
+            if (m_group) {
+                const auto sums = groupSum({outcome.finite ? lossSum : kNaN, static_cast<double>(outcome.correct), shareImages});
+                lossSum = sums[0];
+                batchImages = std::llround(sums[2]);
+                outcome.loss = lossSum / sums[2];
+                outcome.correct = std::llround(sums[1]);
+                outcome.finite = std::isfinite(outcome.loss);
+            }
             if (!outcome.finite) {
                 m_optimization->discardGradients();
                 finished = finish(RunOutcome::Diverged,
@@ -610,13 +707,13 @@ bool Run::trainEpoch(RunFinished& finished)
                                       + "; the run stopped and its last checkpoint is kept. Try a lower learning rate.");
                 return false;
             }
-            m_position.epochLossSum += outcome.loss * static_cast<double>(batch->samples.size());
+            m_position.epochLossSum += lossSum;
             m_position.epochCorrect += outcome.correct;
-            m_position.epochSeen += static_cast<std::int64_t>(batch->samples.size());
+            m_position.epochSeen += batchImages;
             ++m_position.epochBatches;
             reportLossSum += outcome.loss;
             ++reportBatches;
-            reportImages += static_cast<std::int64_t>(batch->samples.size());
+            reportImages += batchImages;
             if ((batchIndex + 1) % static_cast<std::size_t>(m_config.accumulation) != 0)
                 continue;
 
@@ -693,6 +790,7 @@ void Run::endEpoch()
     options.precision = m_precision;
     options.device = m_device;
     options.workers = m_config.workers;
+    options.group = m_group;
     const auto& samples = m_data->validationSamples().empty() ? m_data->trainSamples() : m_data->validationSamples();
     auto model = m_optimization->evaluationModel();
     auto evaluation = evaluateModel(*model, *m_data, samples, evaluationView(m_spec), options);
@@ -724,7 +822,8 @@ void Run::endEpoch()
     saveCheckpoint();
     if (report.best) {
         saveModelWeights(m_folder.bestWeightsPath());
-        m_folder.writeEvaluation(evaluation);
+        if (leads())
+            m_folder.writeEvaluation(evaluation);
     }
     saveStatus("running");
     if (m_callbacks.onEpoch)
@@ -762,13 +861,23 @@ RunFinished Run::train()
                                             + "; best validation top-1 " + best);
 }
 
-/// Runs `body`, recording any error in the run's status before passing it on.
+std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& group)
+{
+    if (!group || !group->launch.distributed())
+        return nullptr;
+    const auto timeout = std::chrono::milliseconds(std::llround(group->timeoutSeconds * 1000.0));
+    return TrainingGroup::join(group->launch, timeout);
+}
+
+/// Runs `body`, recording any error in the run's status before passing it on (rank 0's only).
 template <typename Body>
-RunFinished recordingFailures(const RunFolder& folder, Body&& body)
+RunFinished recordingFailures(const RunFolder& folder, bool leads, Body&& body)
 {
     try {
         return body();
     } catch (const std::exception& error) {
+        if (!leads)
+            throw;
         try {
             RunStatus status = folder.readStatus();
             status.state = "failed";
@@ -783,7 +892,8 @@ RunFinished recordingFailures(const RunFolder& folder, Body&& body)
 
 } // namespace
 
-RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks, TrainControl& control)
+RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks, TrainControl& control,
+                     const std::optional<GroupOptions>& groupOptions)
 {
     config.validate();
     // Checked before a run folder is made: an unknown model or device leaves nothing behind.
@@ -793,12 +903,17 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
     parseFreezeSpec(config.freeze);
     const auto runsDirectory = config.runsDirectory.empty() ? defaultRunsDirectory()
                                                             : std::filesystem::path(config.runsDirectory);
-    auto folder = RunFolder::create(runsDirectory, config.runName, config.model);
+    const auto group = joinGroup(groupOptions);
+    const bool leads = !group || group->leads();
+    // Rank 0 makes the folder; the others only learn its name.
+    auto folder = leads ? RunFolder::create(runsDirectory, config.runName, config.model) : RunFolder(runsDirectory);
+    if (group)
+        folder = RunFolder(runsDirectory / group->broadcastText(folder.name()));
     TrainConfig stored = config;
     stored.runName = folder.name();
     stored.runsDirectory = runsDirectory.string();
-    return recordingFailures(folder, [&] {
-        Run run(stored, folder, callbacks, control);
+    return recordingFailures(folder, leads, [&] {
+        Run run(stored, folder, callbacks, control, group.get());
         run.prepareNew();
         return run.train();
     });
@@ -807,11 +922,14 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
 RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCallbacks& callbacks,
                       TrainControl& control, const ResumeOptions& options)
 {
+    const auto group = joinGroup(options.group);
+    const bool leads = !group || group->leads();
     auto folder = RunFolder::open(runDirectory);
     std::error_code error;
     if (!std::filesystem::exists(folder.resumeStatePath(), error))
         throw IoError("the run " + folder.name() + " has no checkpoint to resume from (it stopped before its first)");
-    folder.removeStaleTemporaryFiles();
+    if (leads)
+        folder.removeStaleTemporaryFiles();
     auto config = TrainConfig::fromJson(folder.readConfig().value("train", nlohmann::json::object()));
     if (options.maxMinutes)
         config.maxMinutes = *options.maxMinutes;
@@ -830,8 +948,8 @@ RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCall
         config.accumulation = accumulation;
     }
     config.validate();
-    return recordingFailures(folder, [&] {
-        Run run(config, folder, callbacks, control);
+    return recordingFailures(folder, leads, [&] {
+        Run run(config, folder, callbacks, control, group.get());
         run.prepareResumed(previousBatchSize);
         return run.train();
     });

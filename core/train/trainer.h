@@ -4,6 +4,7 @@
 // Runs on the calling thread; callbacks report progress, a TrainControl pauses and stops it.
 // Free of torch, so the app's worker adapter includes it through the facade.
 #include "core/train/events.h"
+#include "core/train/group_launch.h"
 #include "core/train/train_config.h"
 
 #include <filesystem>
@@ -11,10 +12,21 @@
 
 namespace vitlab {
 
+/// Data-parallel training in a group of processes (PyTorch's c10d on Gloo): every rank runs the
+/// same run with its share of every batch; rank 0 alone writes the run folder.
+struct GroupOptions {
+    GroupLaunch launch;
+    /// How long a collective (or forming the group) may wait on the others before the run fails,
+    /// naming the rank at fault.
+    double timeoutSeconds = 300.0;
+};
+
 /// Trains a new run in a new run folder. Throws ConfigError or IoError when the run cannot start
 /// (unknown model, unreadable data, bad weights); once the run folder exists, any later error is
-/// also recorded in its status.json before it is thrown.
-RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks, TrainControl& control);
+/// also recorded in its status.json before it is thrown. With `group`, joins it first (throws
+/// GroupError when it does not form).
+RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks, TrainControl& control,
+                     const std::optional<GroupOptions>& group = std::nullopt);
 
 struct ResumeOptions {
     /// Replaces the run's time limit for this session (0: none).
@@ -24,6 +36,8 @@ struct ResumeOptions {
     /// the same; the run's config then keeps the new values.
     std::optional<std::int64_t> batchSize;
     std::optional<int> accumulation;
+    /// Continues in a group of processes, of any size (every rank reads the run folder).
+    std::optional<GroupOptions> group;
 };
 
 /// Continues the run in `runDirectory` from its last checkpoint (resume.safetensors) with the
