@@ -34,7 +34,8 @@ rate() { # mean images/s of the steps after the 5th
   python3 -c '
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["kind"] == "step"][5:]
-print(f"{sum(float(r[\"images_per_s\"]) for r in rows) / max(1, len(rows)):.1f}")' "$runs/$1/metrics.csv"
+rates = [float(r["images_per_s"]) for r in rows]
+print("%.1f" % (sum(rates) / max(1, len(rates))))' "$runs/$1/metrics.csv"
 }
 
 for round in $(seq "$rounds"); do
