@@ -24,34 +24,22 @@ class TestCliTrain : public QObject {
 
 private:
     QTemporaryDir m_dir;
+    test::TinyTraining m_tiny;
     QString m_data;
     QString m_model;
     QString m_runs;
 
-    QStringList trainArguments(const QString& name, int epochs) const
-    {
-        return {QStringLiteral("train"),       QStringLiteral("--data"),        m_data,
-                QStringLiteral("--model"),     m_model,                         QStringLiteral("--epochs"),
-                QString::number(epochs),       QStringLiteral("--batch"),       QStringLiteral("8"),
-                QStringLiteral("--lr"),        QStringLiteral("3e-3"),          QStringLiteral("--drop-path"),
-                QStringLiteral("0"),           QStringLiteral("--crop-scale"),  QStringLiteral("1"),
-                QStringLiteral("--precision"), QStringLiteral("fp32"),          QStringLiteral("--device"),
-                QStringLiteral("cpu"),         QStringLiteral("--workers"),     QStringLiteral("1"),
-                QStringLiteral("--out"),       m_runs,                          QStringLiteral("--name"),
-                name};
-    }
+    QStringList trainArguments(const QString& name, int epochs) const { return m_tiny.arguments(m_runs, name, epochs); }
 
 private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY2(!qEnvironmentVariable("VITLAB_CLI").isEmpty(), "VITLAB_CLI is not set");
-        m_data = m_dir.filePath(QStringLiteral("patterns"));
-        m_model = m_dir.filePath(QStringLiteral("tiny.json"));
         m_runs = m_dir.filePath(QStringLiteral("runs"));
         // No train/val folders: the CLI makes a stratified split.
-        QVERIFY(test::writePatternFolder(m_data.toStdString(), 3, 16, 16));
-        std::ofstream(m_model.toStdString())
-            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
+        QVERIFY(m_tiny.write(m_dir.path()));
+        m_data = m_tiny.data;
+        m_model = m_tiny.model;
     }
 
     void trainEvalPredict()

@@ -128,21 +128,12 @@ class TestDistributed : public QObject {
 
 private:
     QTemporaryDir m_dir;
-    QString m_data;
-    QString m_model;
+    test::TinyTraining m_tiny;
 
     QStringList trainArguments(const QString& runs, const QString& name, int epochs) const
     {
-        return {QStringLiteral("train"),       QStringLiteral("--data"),       m_data,
-                QStringLiteral("--model"),     m_model,                        QStringLiteral("--epochs"),
-                QString::number(epochs),       QStringLiteral("--batch"),      QStringLiteral("8"),
-                QStringLiteral("--lr"),        QStringLiteral("3e-3"),         QStringLiteral("--drop-path"),
-                QStringLiteral("0"),           QStringLiteral("--crop-scale"), QStringLiteral("1"),
-                QStringLiteral("--precision"), QStringLiteral("fp32"),         QStringLiteral("--device"),
-                QStringLiteral("cpu"),         QStringLiteral("--workers"),    QStringLiteral("1"),
-                QStringLiteral("--val-split"), QStringLiteral("0.25"),         QStringLiteral("--log-every"),
-                QStringLiteral("1"),           QStringLiteral("--out"),        runs,
-                QStringLiteral("--name"),      name};
+        return m_tiny.arguments(runs, name, epochs)
+            << QStringLiteral("--val-split") << QStringLiteral("0.25") << QStringLiteral("--log-every") << QStringLiteral("1");
     }
 
     /// A worker started as torchrun would start it, rank `rank` of `size`.
@@ -164,11 +155,7 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY2(!qEnvironmentVariable("VITLAB_CLI").isEmpty(), "VITLAB_CLI is not set");
-        m_data = m_dir.filePath(QStringLiteral("patterns"));
-        m_model = m_dir.filePath(QStringLiteral("tiny.json"));
-        QVERIFY(test::writePatternFolder(m_data.toStdString(), 3, 16, 16));
-        std::ofstream(m_model.toStdString())
-            << R"({"family": "vit", "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2})";
+        QVERIFY(m_tiny.write(m_dir.path()));
     }
 
     void torchrunEnvironment()
@@ -376,9 +363,9 @@ private Q_SLOTS:
     {
         DatasetOptions dataOptions;
         dataOptions.validationFraction = 0.25;
-        const auto data = Dataset::open(m_data.toStdString(), dataOptions);
+        const auto data = Dataset::open(m_tiny.data.toStdString(), dataOptions);
         torch::manual_seed(2);
-        auto spec = resolveModelSpec(m_model.toStdString());
+        auto spec = resolveModelSpec(m_tiny.model.toStdString());
         spec.args["num_classes"] = 3;
         auto model = createModel(spec);
         const auto view = evaluationView(spec);
