@@ -3,7 +3,8 @@
 # CMake, ninja and a C++ compiler, and nothing else (no Qt, OpenCV, network or package manager).
 # It builds the engine alone against that LibTorch, then runs vitlab-gpu-check: every family's
 # forward on the GPU against the CPU, bfloat16 and float16 training with the loss falling, a
-# checkpoint from the GPU to the CPU and back, out-of-memory handling, and training throughput of
+# checkpoint from the GPU to the CPU and back, out-of-memory handling, a one-process training group
+# on NCCL (a collective and a data-parallel step equal to a plain one), and training throughput of
 # four standard models next to timm's on the same GPU, as ratios.
 #
 #   bench/gpu_check.sh [--device cuda|cpu] [--quick] [--binary FILE] [--build-dir DIR] [--out DIR]

@@ -21,10 +21,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -46,19 +43,6 @@ EnvironmentLookup lookupIn(std::map<std::string, std::string> variables)
     };
 }
 
-int freePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
 GroupLaunch loopbackLaunch(int rank, int size, int port)
 {
     GroupLaunch launch;
@@ -76,7 +60,7 @@ GroupLaunch loopbackLaunch(int rank, int size, int port)
 template <typename Body>
 auto inGroup(int size, Body body)
 {
-    const int port = freePort();
+    const int port = freeLoopbackPort();
     using Result = decltype(body(std::declval<TrainingGroup&>()));
     std::vector<std::future<Result>> ranks;
     for (int rank = 0; rank < size; ++rank) {
@@ -450,7 +434,7 @@ private Q_SLOTS:
         const QString runs = m_dir.filePath(QStringLiteral("torchrun"));
         QProcess process;
         QStringList arguments{QStringLiteral("--no_python"), QStringLiteral("--nproc_per_node"), QStringLiteral("2"),
-                              QStringLiteral("--master_port"), QString::number(freePort()),
+                              QStringLiteral("--master_port"), QString::number(freeLoopbackPort()),
                               qEnvironmentVariable("VITLAB_CLI")};
         arguments << trainArguments(runs, QStringLiteral("elastic"), 2);
         process.start(torchrun, arguments);
@@ -466,7 +450,7 @@ private Q_SLOTS:
         QProcess restarting;
         arguments = QStringList{QStringLiteral("--no_python"), QStringLiteral("--nproc_per_node"), QStringLiteral("2"),
                                 QStringLiteral("--max_restarts"), QStringLiteral("1"), QStringLiteral("--monitor_interval"),
-                                QStringLiteral("1"), QStringLiteral("--master_port"), QString::number(freePort()),
+                                QStringLiteral("1"), QStringLiteral("--master_port"), QString::number(freeLoopbackPort()),
                                 qEnvironmentVariable("VITLAB_CLI")};
         arguments << trainArguments(runs, QStringLiteral("restarted"), 30);
         restarting.start(torchrun, arguments);
@@ -503,7 +487,7 @@ private Q_SLOTS:
         const QString runs = m_dir.filePath(QStringLiteral("fault"));
         auto arguments = trainArguments(runs, QStringLiteral("killed"), 40);
         arguments << QStringLiteral("--group-timeout") << QStringLiteral("20");
-        const int port = freePort();
+        const int port = freeLoopbackPort();
         QProcess leader, follower;
         startWorker(leader, arguments, 0, 2, port);
         startWorker(follower, arguments, 1, 2, port);
@@ -534,6 +518,39 @@ private Q_SLOTS:
         QCOMPARE(RunFolder(run.toStdString()).readStatus().state, std::string("finished"));
     }
 
+    /// A rank that hangs (SIGSTOP) mid-run: rank 0 gives up after the group's timeout, naming it.
+    void hungRankIsNamedAfterTheTimeout()
+    {
+        const QString runs = m_dir.filePath(QStringLiteral("hang"));
+        auto arguments = trainArguments(runs, QStringLiteral("hung"), 40);
+        arguments << QStringLiteral("--group-timeout") << QStringLiteral("4");
+        const int port = freeLoopbackPort();
+        QProcess leader, follower;
+        startWorker(leader, arguments, 0, 2, port);
+        startWorker(follower, arguments, 1, 2, port);
+        QVERIFY(leader.waitForStarted() && follower.waitForStarted());
+        QElapsedTimer clock;
+        clock.start();
+        QString out;
+        while (!out.contains(QStringLiteral("epoch 1 step 2/")) && clock.elapsed() < 120000
+               && leader.state() == QProcess::Running) {
+            leader.waitForReadyRead(200);
+            out += QString::fromUtf8(leader.readAllStandardOutput());
+        }
+        QVERIFY2(out.contains(QStringLiteral("epoch 1 step 2/")), qPrintable(out + leader.readAllStandardError()));
+        const auto hung = static_cast<pid_t>(follower.processId());
+        ::kill(hung, SIGSTOP);
+        clock.restart();
+        const bool ended = leader.waitForFinished(40000);
+        ::kill(hung, SIGKILL);
+        follower.waitForFinished(5000);
+        QVERIFY(ended);
+        // The timeout, the heartbeat's silence and the process's end: well under 20 s.
+        QVERIFY2(clock.elapsed() < 20000, qPrintable(QString::number(clock.elapsed())));
+        const auto err = QString::fromUtf8(leader.readAllStandardError());
+        QVERIFY2(leader.exitCode() != 0 && err.contains(QStringLiteral("rank 1 at step")), qPrintable(err));
+    }
+
     void groupThatCannotFormFailsInItsTimeout()
     {
         const QString runs = m_dir.filePath(QStringLiteral("lonely"));
@@ -542,7 +559,7 @@ private Q_SLOTS:
         QElapsedTimer clock;
         // A rank 1 whose rendezvous is not there (a wrong MASTER_PORT).
         QProcess lost;
-        startWorker(lost, arguments, 1, 2, freePort());
+        startWorker(lost, arguments, 1, 2, freeLoopbackPort());
         clock.start();
         QVERIFY(lost.waitForFinished(30000));
         QVERIFY(clock.elapsed() < 20000);
@@ -550,7 +567,7 @@ private Q_SLOTS:
         QVERIFY2(lost.exitCode() != 0 && err.contains(QStringLiteral("could not reach the rendezvous")), qPrintable(err));
         // A rank 0 whose peer never comes.
         QProcess alone;
-        startWorker(alone, arguments, 0, 2, freePort());
+        startWorker(alone, arguments, 0, 2, freeLoopbackPort());
         clock.restart();
         QVERIFY(alone.waitForFinished(30000));
         QVERIFY(clock.elapsed() < 20000);

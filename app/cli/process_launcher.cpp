@@ -4,11 +4,8 @@
 #include "core/runtime.h"
 #include "core/train/group_launch.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,24 +40,6 @@ void forwardTermination(int signal)
 
 /// Ctrl-C reaches every worker from the terminal itself: the launcher only waits for them.
 void ignoreInterrupt(int) {}
-
-int freeLoopbackPort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        throw Error(std::string("cannot open a socket for the group's rendezvous: ") + std::strerror(errno));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0
-        && ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(fd);
-    if (!bound)
-        throw Error(std::string("cannot find a free port for the group's rendezvous: ") + std::strerror(errno));
-    return ntohs(address.sin_port);
-}
 
 std::string describeExit(int status)
 {

@@ -9,6 +9,8 @@
 //   checkpoint  a resume state written on the device loads on the CPU and back, unchanged
 //   oom         (CUDA) an allocation too large is recognised as out of memory and the device
 //               still trains afterwards
+//   group       a training group of one process on the device's backend (NCCL on CUDA, Gloo on the
+//               CPU): a collective, and a data-parallel step equal to a plain one
 //   throughput  (CUDA, or --throughput) training images/s of the standard models, one JSON
 //               line each, for the script to set against timm's
 //
@@ -20,7 +22,9 @@
 #include "core/runtime.h"
 #include "core/torch_compat.h"
 #include "core/train/execution.h"
+#include "core/train/group_launch.h"
 #include "core/train/optimization.h"
+#include "core/train/process_group.h"
 #include "core/train/step_timing.h"
 
 #include <nlohmann/json.hpp>
@@ -327,6 +331,57 @@ void checkOutOfMemory(const torch::Device& device)
            recognised && trainsAfter);
 }
 
+void checkGroup(const torch::Device& device)
+{
+    GroupLaunch launch;
+    launch.launcher = "vitlab-gpu-check";
+    launch.masterPort = freeLoopbackPort();
+    std::unique_ptr<TrainingGroup> group;
+    try {
+        group = TrainingGroup::join(launch, std::chrono::seconds(60), device);
+    } catch (const ConfigError& error) {
+        report({{"check", "group"}, {"skipped", error.what()}}, true); // this build lacks the backend
+        return;
+    }
+    auto sum = torch::full({1024}, 2.0f, torch::TensorOptions().device(device));
+    group->allreduceSum(sum);
+    const bool collective = sum.eq(2.0f).all().item<bool>();
+    // One step through the gradient buckets (hooks, flat buffers, the exchange) against a plain one.
+    const auto spec = withNumClasses(ModelRegistry::instance().model("vit_micro_patch4_28"), 5);
+    auto plain = createModel(spec);
+    auto grouped = createModel(spec);
+    {
+        torch::NoGradGuard noGrad;
+        auto source = plain->parameters();
+        auto target = grouped->parameters();
+        for (std::size_t k = 0; k < source.size(); ++k)
+            target[k].copy_(source[k]);
+    }
+    plain->to(device);
+    grouped->to(device);
+    OptimizationOptions optimizationOptions;
+    optimizationOptions.device = device;
+    Optimization alone(plain, optimizationOptions), together(grouped, optimizationOptions);
+    together.joinGroup(*group);
+    const auto images = randomImages(spec, 8).to(device);
+    const auto labels = torch::randint(5, {8}, torch::kInt64).to(device);
+    const auto targets = torch::one_hot(labels, 5).to(torch::kFloat32);
+    for (auto* optimization : {&alone, &together}) {
+        optimization->accumulate(images, targets, labels);
+        optimization->step(1e-3);
+    }
+    double difference = 0.0;
+    const auto expected = plain->parameters();
+    const auto actual = grouped->parameters();
+    for (std::size_t k = 0; k < expected.size(); ++k)
+        difference = std::max(difference, maxAbsDifference(actual[k], expected[k]));
+    report({{"check", "group"},
+            {"backend", device.is_cuda() ? "nccl" : "gloo"},
+            {"collective", collective},
+            {"step_difference", difference}},
+           collective && difference < 1e-6);
+}
+
 void measureThroughput(const Options& options, const torch::Device& device)
 {
     const auto precision = resolvePrecision(Precision::Auto, device);
@@ -373,6 +428,7 @@ int main(int argc, char** argv)
         checkForward(options, device);
         checkTraining(options, device);
         checkCheckpoint(device);
+        checkGroup(device);
         if (device.is_cuda())
             checkOutOfMemory(device);
         if (device.is_cuda() || options.throughput)

@@ -12,8 +12,9 @@ GradientBuckets::GradientBuckets(std::vector<torch::Tensor> parameters, Training
     // Reverse order: the head's gradients come first out of backward, the patch embedding's last.
     for (std::size_t k = m_parameters.size(); k-- > 0;) {
         const auto& parameter = m_parameters[k];
-        if (!parameter.device().is_cpu())
-            throw ConfigError("multi-process training on Gloo averages CPU gradients only");
+        if (parameter.device() != group.device())
+            throw ConfigError("the group exchanges tensors on " + group.device().str() + ", the model is on "
+                              + parameter.device().str());
         const auto bytes = parameter.numel() * static_cast<std::int64_t>(parameter.element_size());
         const bool fits = !m_buckets.empty() && m_buckets.back().flat.scalar_type() == parameter.scalar_type()
             && m_buckets.back().flat.numel() * static_cast<std::int64_t>(parameter.element_size()) + bytes <= bucketBytes;

@@ -2,7 +2,14 @@
 
 #include "core/errors.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace vitlab {
@@ -98,6 +105,24 @@ EnvironmentLookup processEnvironment()
             return std::string(value);
         return std::nullopt;
     };
+}
+
+int freeLoopbackPort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        throw Error(std::string("cannot open a socket for the group's rendezvous: ") + std::strerror(errno));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0; // the kernel picks
+    socklen_t length = sizeof address;
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0
+        && ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    ::close(fd);
+    if (!bound)
+        throw Error(std::string("cannot find a free port for the group's rendezvous: ") + std::strerror(errno));
+    return ntohs(address.sin_port);
 }
 
 std::string firstSlurmHost(const std::string& nodeList)

@@ -38,6 +38,10 @@ EnvironmentLookup processEnvironment();
 /// under Open MPI on one node to 127.0.0.1. Throws ConfigError for a malformed or inconsistent value.
 std::optional<GroupLaunch> groupLaunchFromEnvironment(const EnvironmentLookup& lookup);
 
+/// A TCP port free on 127.0.0.1 now, for a group of this machine's own (--nproc, tests). Throws
+/// Error when no socket can be opened.
+int freeLoopbackPort();
+
 /// The first host of a Slurm node list: "gpu[03-05,9],cpu1" gives "gpu03".
 std::string firstSlurmHost(const std::string& nodeList);
 

@@ -1,9 +1,17 @@
 #include "core/train/process_group.h"
 
-#ifdef VITLAB_HAVE_GLOO
+// Gloo (CPU tensors) needs Gloo's headers; NCCL (CUDA tensors) a LibTorch with CUDA and nccl.h.
+#if defined(VITLAB_HAVE_GLOO) || defined(VITLAB_HAVE_NCCL)
+#define VITLAB_HAVE_C10D 1
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#ifdef VITLAB_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef VITLAB_HAVE_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <atomic>
@@ -16,7 +24,7 @@
 
 namespace vitlab {
 
-#ifdef VITLAB_HAVE_GLOO
+#ifdef VITLAB_HAVE_C10D
 
 namespace {
 
@@ -60,8 +68,30 @@ std::string seconds(std::chrono::milliseconds duration)
 struct TrainingGroup::State {
     GroupLaunch launch;
     std::chrono::milliseconds timeout{0};
+    /// Where the collectives' tensors live: the CPU (Gloo) or this rank's GPU (NCCL).
+    torch::Device device = torch::kCPU;
     c10::intrusive_ptr<c10d::Store> store;
+#ifdef VITLAB_HAVE_GLOO
     c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#endif
+#ifdef VITLAB_HAVE_NCCL
+    c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+
+    /// `call(backend)` on the group's backend: the collectives share their spelling.
+    template <typename Call>
+    auto onBackend(Call&& call)
+    {
+#ifdef VITLAB_HAVE_NCCL
+        if (nccl)
+            return call(*nccl);
+#endif
+#ifdef VITLAB_HAVE_GLOO
+        return call(*gloo);
+#else
+        return call(*nccl);
+#endif
+    }
 
     /// A connection of its own: the store's client is not shared between threads.
     c10::intrusive_ptr<c10d::Store> heartbeatStore;
@@ -139,11 +169,25 @@ TrainingGroup::~TrainingGroup()
         m->heartbeat.join();
 }
 
-std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds timeout)
+std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds timeout,
+                                                   torch::Device device)
 {
+#ifndef VITLAB_HAVE_NCCL
+    if (device.is_cuda())
+        throw ConfigError("this build of ViTLab has no NCCL (a LibTorch with CUDA and nccl.h): a group trains on CPUs "
+                          "here; use --device cpu");
+#endif
+#ifndef VITLAB_HAVE_GLOO
+    if (!device.is_cuda())
+        throw ConfigError("this build of ViTLab has no Gloo (libgloo-dev was missing when it was built): a group "
+                          "trains on GPUs only here");
+#endif
+    if (!device.is_cpu() && !device.is_cuda())
+        throw ConfigError("a group trains on CPUs (Gloo) or CUDA GPUs (NCCL), not on " + device.str());
     auto state = std::make_unique<State>();
     state->launch = launch;
     state->timeout = timeout;
+    state->device = device;
     const auto where = launch.masterAddress + ":" + std::to_string(launch.masterPort);
     try {
         state->store = state->connect(timeout, /*mayServe=*/true);
@@ -158,16 +202,28 @@ std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, st
                         + firstLine(error.what()));
     }
     try {
-        auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-        if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface && *interface)
-            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
-        else if (isLoopback(launch.masterAddress))
-            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-        else
-            options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-        // Gloo's own keys apart from ours.
-        auto glooStore = c10::make_intrusive<c10d::PrefixStore>("vitlab/gloo", state->store);
-        state->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(glooStore, launch.rank, launch.worldSize, options);
+        // The backend's own keys apart from ours.
+        auto backendStore = c10::make_intrusive<c10d::PrefixStore>("vitlab/backend", state->store);
+#ifdef VITLAB_HAVE_NCCL
+        if (device.is_cuda()) {
+            c10::cuda::set_device(device.index());
+            auto options = c10d::ProcessGroupNCCL::Options::create();
+            options->timeout = timeout;
+            state->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(backendStore, launch.rank, launch.worldSize, options);
+        }
+#endif
+#ifdef VITLAB_HAVE_GLOO
+        if (!device.is_cuda()) {
+            auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+            if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface && *interface)
+                options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
+            else if (isLoopback(launch.masterAddress))
+                options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+            else
+                options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+            state->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(backendStore, launch.rank, launch.worldSize, options);
+        }
+#endif
         state->heartbeatStore = state->connect(std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(10)),
                                                /*mayServe=*/false);
     } catch (const std::exception& error) {
@@ -194,6 +250,11 @@ int TrainingGroup::size() const
 const GroupLaunch& TrainingGroup::launch() const
 {
     return m->launch;
+}
+
+torch::Device TrainingGroup::device() const
+{
+    return m->device;
 }
 
 std::chrono::milliseconds TrainingGroup::timeout() const
@@ -271,7 +332,7 @@ TrainingGroup::Pending TrainingGroup::allreduceSumAsync(torch::Tensor tensor)
     std::vector<at::Tensor> tensors{std::move(tensor)};
     Pending pending;
     try {
-        auto work = m->gloo->allreduce(tensors);
+        auto work = m->onBackend([&](auto& backend) { return backend.allreduce(tensors); });
         pending.m_wait = [this, work] {
             try {
                 waitTimed(work, m->waitNanoseconds);
@@ -287,33 +348,39 @@ TrainingGroup::Pending TrainingGroup::allreduceSumAsync(torch::Tensor tensor)
 
 void TrainingGroup::allreduceSum(torch::Tensor& tensor)
 {
-    allreduceSumAsync(tensor).wait();
+    // The backend's device (NCCL's GPU) and back: the small exchanges start on the CPU.
+    auto onDevice = tensor.to(m->device);
+    allreduceSumAsync(onDevice).wait();
+    if (!onDevice.is_same(tensor))
+        tensor.copy_(onDevice);
 }
 
 void TrainingGroup::broadcast(torch::Tensor& tensor)
 {
-    std::vector<at::Tensor> tensors{tensor};
+    std::vector<at::Tensor> tensors{tensor.to(m->device)};
     try {
         c10d::BroadcastOptions options;
         options.rootRank = 0;
-        waitTimed(m->gloo->broadcast(tensors, options), m->waitNanoseconds);
+        waitTimed(m->onBackend([&](auto& backend) { return backend.broadcast(tensors, options); }), m->waitNanoseconds);
     } catch (const std::exception& error) {
         fail(error);
     }
+    if (!tensors[0].is_same(tensor))
+        tensor.copy_(tensors[0]);
 }
 
 torch::Tensor TrainingGroup::allgather(const torch::Tensor& tensor)
 {
-    std::vector<at::Tensor> inputs{tensor.contiguous()};
+    std::vector<at::Tensor> inputs{tensor.to(m->device).contiguous()};
     std::vector<std::vector<at::Tensor>> outputs(1);
     for (int rank = 0; rank < size(); ++rank)
         outputs[0].push_back(torch::empty_like(inputs[0]));
     try {
-        waitTimed(m->gloo->allgather(outputs, inputs), m->waitNanoseconds);
+        waitTimed(m->onBackend([&](auto& backend) { return backend.allgather(outputs, inputs); }), m->waitNanoseconds);
     } catch (const std::exception& error) {
         fail(error);
     }
-    return torch::stack(outputs[0]);
+    return torch::stack(outputs[0]).to(tensor.device());
 }
 
 std::string TrainingGroup::broadcastText(const std::string& text)
@@ -332,13 +399,13 @@ std::string TrainingGroup::broadcastText(const std::string& text)
 void TrainingGroup::barrier()
 {
     try {
-        waitTimed(m->gloo->barrier(), m->waitNanoseconds);
+        waitTimed(m->onBackend([](auto& backend) { return backend.barrier(); }), m->waitNanoseconds);
     } catch (const std::exception& error) {
         fail(error);
     }
 }
 
-#else // no Gloo headers at build time: no group can form, and no TrainingGroup exists
+#else // neither Gloo's headers nor NCCL at build time: no group can form, and no TrainingGroup exists
 
 struct TrainingGroup::State {
     GroupLaunch launch;
@@ -347,10 +414,10 @@ struct TrainingGroup::State {
 TrainingGroup::TrainingGroup(std::unique_ptr<State> state) : m(std::move(state)) {}
 TrainingGroup::~TrainingGroup() = default;
 
-std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds)
+std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds, torch::Device)
 {
-    throw ConfigError("this build of ViTLab has no Gloo (libgloo-dev was missing when it was built): it cannot train in "
-                      "a group of " + std::to_string(launch.worldSize) + " processes");
+    throw ConfigError("this build of ViTLab has neither Gloo (libgloo-dev) nor NCCL: it cannot train in a group of "
+                      + std::to_string(launch.worldSize) + " processes");
 }
 
 namespace {
@@ -363,6 +430,7 @@ namespace {
 int TrainingGroup::rank() const { return m->launch.rank; }
 int TrainingGroup::size() const { return m->launch.worldSize; }
 const GroupLaunch& TrainingGroup::launch() const { return m->launch; }
+torch::Device TrainingGroup::device() const { noGroup(); }
 std::chrono::milliseconds TrainingGroup::timeout() const { noGroup(); }
 void TrainingGroup::setProgress(std::int64_t) { noGroup(); }
 double TrainingGroup::takeWaitSeconds() { noGroup(); }

@@ -1,7 +1,7 @@
 #pragma once
 
-// A group of training processes on PyTorch's own c10d: a TCPStore for the rendezvous and Gloo's
-// collectives (CPU tensors). Every collective is bounded by the group's timeout; one that fails
+// A group of training processes on PyTorch's own c10d: a TCPStore for the rendezvous, and Gloo's
+// collectives on CPUs or NCCL's on CUDA GPUs. Every collective is bounded by the group's timeout; one that fails
 // (a peer died, hung, or never came) is reported as a GroupError that names the rank at fault,
 // found from the heartbeats every member posts to the store.
 #include "core/errors.h"
@@ -33,9 +33,11 @@ public:
     };
 
     /// Joins the group `launch` describes: the store (rank 0 hosts it, unless torchrun's agent
-    /// does), then Gloo. Throws GroupError when the group does not form within `timeout`, saying
-    /// what is missing (the rendezvous unreachable, peers that did not come).
-    static std::unique_ptr<TrainingGroup> join(const GroupLaunch& launch, std::chrono::milliseconds timeout);
+    /// does), then Gloo for a CPU `device` or NCCL for a CUDA one (this rank's GPU). Throws
+    /// GroupError when the group does not form within `timeout`, saying what is missing (the
+    /// rendezvous unreachable, peers that did not come), ConfigError when this build lacks the backend.
+    static std::unique_ptr<TrainingGroup> join(const GroupLaunch& launch, std::chrono::milliseconds timeout,
+                                               torch::Device device = torch::kCPU);
     ~TrainingGroup();
     TrainingGroup(const TrainingGroup&) = delete;
     TrainingGroup& operator=(const TrainingGroup&) = delete;
@@ -44,13 +46,15 @@ public:
     int size() const;
     bool leads() const { return rank() == 0; }
     const GroupLaunch& launch() const;
+    /// Where the backend's tensors live; the blocking collectives take tensors anywhere.
+    torch::Device device() const;
     std::chrono::milliseconds timeout() const;
 
-    /// Sums a contiguous CPU tensor over the group, in place.
+    /// Sums a contiguous tensor over the group, in place.
     void allreduceSum(torch::Tensor& tensor);
-    /// The same, started now; the tensor must stay alive and untouched until wait().
+    /// The same, started now, for a tensor on device(); it must stay alive and untouched until wait().
     Pending allreduceSumAsync(torch::Tensor tensor);
-    /// Overwrites `tensor` (contiguous, CPU, the same shape everywhere) with rank 0's.
+    /// Overwrites `tensor` (contiguous, the same shape everywhere) with rank 0's.
     void broadcast(torch::Tensor& tensor);
     /// Every rank's `tensor` (the same shape everywhere), stacked in rank order.
     torch::Tensor allgather(const torch::Tensor& tensor);

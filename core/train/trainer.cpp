@@ -133,8 +133,8 @@ public:
     {
         if (m_device.is_cuda())
             allowTf32(m_config.tf32);
-        if (m_group && !m_device.is_cpu())
-            throw ConfigError("multi-process training runs on CPUs (Gloo) in this build; use --device cpu");
+        if (m_group)
+            m_device = m_group->device(); // each rank's own GPU, or the CPU
         if (m_group && m_config.batchSize < m_group->size())
             throw ConfigError("a batch of " + std::to_string(m_config.batchSize) + " images cannot be shared by "
                               + std::to_string(m_group->size()) + " processes: choose --batch of at least "
@@ -861,12 +861,22 @@ RunFinished Run::train()
                                             + "; best validation top-1 " + best);
 }
 
-std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& group)
+/// Joins the group, if any: on the CPU, or with CUDA one GPU per process of this node (its local rank).
+std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& group, const std::string& deviceName)
 {
     if (!group || !group->launch.distributed())
         return nullptr;
+    auto device = resolveDevice(deviceName);
+    if (device.is_cuda()) {
+        const auto gpus = static_cast<int>(torch::cuda::device_count());
+        if (group->launch.localRank >= gpus)
+            throw ConfigError("rank " + std::to_string(group->launch.rank) + " is process " + std::to_string(group->launch.localRank)
+                              + " of its node, which has " + std::to_string(gpus)
+                              + " GPUs: start one process per GPU (or train with --device cpu)");
+        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->launch.localRank));
+    }
     const auto timeout = std::chrono::milliseconds(std::llround(group->timeoutSeconds * 1000.0));
-    return TrainingGroup::join(group->launch, timeout);
+    return TrainingGroup::join(group->launch, timeout, device);
 }
 
 /// Runs `body`, recording any error in the run's status before passing it on (rank 0's only).
@@ -903,7 +913,7 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
     parseFreezeSpec(config.freeze);
     const auto runsDirectory = config.runsDirectory.empty() ? defaultRunsDirectory()
                                                             : std::filesystem::path(config.runsDirectory);
-    const auto group = joinGroup(groupOptions);
+    const auto group = joinGroup(groupOptions, config.device);
     const bool leads = !group || group->leads();
     // Rank 0 makes the folder; the others only learn its name.
     auto folder = leads ? RunFolder::create(runsDirectory, config.runName, config.model) : RunFolder(runsDirectory);
@@ -922,14 +932,11 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
 RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCallbacks& callbacks,
                       TrainControl& control, const ResumeOptions& options)
 {
-    const auto group = joinGroup(options.group);
-    const bool leads = !group || group->leads();
+    // Every rank reads the run folder; rank 0 alone writes it.
     auto folder = RunFolder::open(runDirectory);
     std::error_code error;
     if (!std::filesystem::exists(folder.resumeStatePath(), error))
         throw IoError("the run " + folder.name() + " has no checkpoint to resume from (it stopped before its first)");
-    if (leads)
-        folder.removeStaleTemporaryFiles();
     auto config = TrainConfig::fromJson(folder.readConfig().value("train", nlohmann::json::object()));
     if (options.maxMinutes)
         config.maxMinutes = *options.maxMinutes;
@@ -948,6 +955,10 @@ RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCall
         config.accumulation = accumulation;
     }
     config.validate();
+    const auto group = joinGroup(options.group, config.device);
+    const bool leads = !group || group->leads();
+    if (leads)
+        folder.removeStaleTemporaryFiles();
     return recordingFailures(folder, leads, [&] {
         Run run(config, folder, callbacks, control, group.get());
         run.prepareResumed(previousBatchSize);
