@@ -135,6 +135,24 @@ private:
         process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
     }
 
+    /// Ranks 0 and 1 of a group of two, started as torchrun would start them; returns what rank 0
+    /// printed once it printed `awaited` (or ended, or two minutes passed).
+    static QString startPairUntil(QProcess& leader, QProcess& follower, const QStringList& arguments,
+                                  const QString& awaited)
+    {
+        const int port = freeLoopbackPort();
+        startWorker(leader, arguments, 0, 2, port);
+        startWorker(follower, arguments, 1, 2, port);
+        QElapsedTimer clock;
+        clock.start();
+        QString out;
+        while (!out.contains(awaited) && clock.elapsed() < 120000 && leader.state() != QProcess::NotRunning) {
+            leader.waitForReadyRead(200);
+            out += QString::fromUtf8(leader.readAllStandardOutput());
+        }
+        return out;
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -487,23 +505,13 @@ private Q_SLOTS:
         const QString runs = m_dir.filePath(QStringLiteral("fault"));
         auto arguments = trainArguments(runs, QStringLiteral("killed"), 40);
         arguments << QStringLiteral("--group-timeout") << QStringLiteral("20");
-        const int port = freeLoopbackPort();
         QProcess leader, follower;
-        startWorker(leader, arguments, 0, 2, port);
-        startWorker(follower, arguments, 1, 2, port);
-        QVERIFY(leader.waitForStarted() && follower.waitForStarted());
         // Past the first epoch's checkpoint, somewhere in the second.
+        const auto out = startPairUntil(leader, follower, arguments, QStringLiteral("epoch 2 step"));
+        QVERIFY2(out.contains(QStringLiteral("epoch 2 step")), qPrintable(out + leader.readAllStandardError()));
         QElapsedTimer clock;
         clock.start();
-        QString out;
-        while (!out.contains(QStringLiteral("epoch 2 step")) && clock.elapsed() < 120000) {
-            leader.waitForReadyRead(200);
-            out += QString::fromUtf8(leader.readAllStandardOutput());
-            QVERIFY2(leader.state() == QProcess::Running, qPrintable(out + leader.readAllStandardError()));
-        }
-        QVERIFY2(out.contains(QStringLiteral("epoch 2 step")), qPrintable(out));
         ::kill(static_cast<pid_t>(follower.processId()), SIGKILL);
-        clock.restart();
         QVERIFY(leader.waitForFinished(30000));
         QVERIFY2(clock.elapsed() < 25000, "rank 0 should stop well within the group's timeout");
         const auto err = QString::fromUtf8(leader.readAllStandardError());
@@ -524,23 +532,13 @@ private Q_SLOTS:
         const QString runs = m_dir.filePath(QStringLiteral("hang"));
         auto arguments = trainArguments(runs, QStringLiteral("hung"), 40);
         arguments << QStringLiteral("--group-timeout") << QStringLiteral("4");
-        const int port = freeLoopbackPort();
         QProcess leader, follower;
-        startWorker(leader, arguments, 0, 2, port);
-        startWorker(follower, arguments, 1, 2, port);
-        QVERIFY(leader.waitForStarted() && follower.waitForStarted());
-        QElapsedTimer clock;
-        clock.start();
-        QString out;
-        while (!out.contains(QStringLiteral("epoch 1 step 2/")) && clock.elapsed() < 120000
-               && leader.state() == QProcess::Running) {
-            leader.waitForReadyRead(200);
-            out += QString::fromUtf8(leader.readAllStandardOutput());
-        }
+        const auto out = startPairUntil(leader, follower, arguments, QStringLiteral("epoch 1 step 2/"));
         QVERIFY2(out.contains(QStringLiteral("epoch 1 step 2/")), qPrintable(out + leader.readAllStandardError()));
         const auto hung = static_cast<pid_t>(follower.processId());
         ::kill(hung, SIGSTOP);
-        clock.restart();
+        QElapsedTimer clock;
+        clock.start();
         const bool ended = leader.waitForFinished(40000);
         ::kill(hung, SIGKILL);
         follower.waitForFinished(5000);
