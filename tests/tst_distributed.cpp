@@ -470,8 +470,9 @@ private Q_SLOTS:
                                 QStringLiteral("--max_restarts"), QStringLiteral("1"), QStringLiteral("--monitor_interval"),
                                 QStringLiteral("1"), QStringLiteral("--master_port"), QString::number(freeLoopbackPort()),
                                 qEnvironmentVariable("VITLAB_CLI")};
-        arguments << trainArguments(runs, QStringLiteral("restarted"), 30);
+        arguments << trainArguments(runs, QStringLiteral("restarted"), 200); // long enough to be caught mid-run
         restarting.start(torchrun, arguments);
+        QVERIFY(restarting.waitForStarted());
         const RunFolder folder((runs + QStringLiteral("/restarted")).toStdString());
         QElapsedTimer clock;
         clock.start();
@@ -488,13 +489,14 @@ private Q_SLOTS:
                 // not written yet
             }
         }
-        QVERIFY2(leader > 0, "rank 0 never got past its second epoch");
+        QVERIFY2(leader > 0, qPrintable("rank 0 was not seen past its second epoch: "
+                                         + QString::fromUtf8(restarting.readAllStandardError())));
         ::kill(leader, SIGKILL);
         QVERIFY(restarting.waitForFinished(180000));
         const auto restartedOut = QString::fromUtf8(restarting.readAllStandardOutput());
         QVERIFY2(restarting.exitCode() == 0, qPrintable(restartedOut + restarting.readAllStandardError()));
         QVERIFY2(restartedOut.contains(QStringLiteral("restart 1 of the group: resuming")), qPrintable(restartedOut));
-        QVERIFY(restartedOut.contains(QStringLiteral("epoch 30:")));
+        QVERIFY(restartedOut.contains(QStringLiteral("epoch 200:")));
         QCOMPARE(folder.readStatus().state, std::string("finished"));
     }
 
