@@ -13,6 +13,7 @@
 #include "core/train/process_group.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_model.h"
+#include "core/train/run_position.h"
 #include "core/train/time_budget.h"
 #include "core/version.h"
 
@@ -31,93 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr const char* kResumeFormat = "vitlab-resume-1";
-
-std::string exact(double value)
-{
-    char text[40];
-    std::snprintf(text, sizeof text, "%.17g", value);
-    return text;
-}
-
-/// Where a run stands: what a checkpoint records beyond the tensors.
-struct Position {
-    int epoch = 1;                 ///< the epoch in progress (1-based)
-    std::size_t batch = 0;         ///< batches of it already consumed
-    std::int64_t step = 0;         ///< optimiser steps done
-    double bestTop1 = -1.0;
-    double trainSeconds = 0.0;     ///< training time over all sessions, pauses excluded
-    // The running sums of the epoch in progress, so a resumed epoch reports what an
-    // uninterrupted one would.
-    /// The epoch's loss summed per image (batch mean times batch size): a run resumed at another
-    /// batch size averages its epoch as one that was not.
-    double epochLossSum = 0.0;
-    std::int64_t epochCorrect = 0;
-    std::int64_t epochSeen = 0;
-    std::int64_t epochBatches = 0;
-    /// Optimiser steps skipped for non-finite (float16: overflowed) gradients, over the run.
-    std::int64_t skippedSteps = 0;
-};
-
-safetensors::Metadata positionMetadata(const Position& p)
-{
-    return {{"format", kResumeFormat},
-            {"epoch", std::to_string(p.epoch)},
-            {"batch", std::to_string(p.batch)},
-            {"step", std::to_string(p.step)},
-            {"best_top1", exact(p.bestTop1)},
-            {"train_seconds", exact(p.trainSeconds)},
-            {"epoch_loss_sum", exact(p.epochLossSum)},
-            {"epoch_loss_per", "image"},
-            {"epoch_correct", std::to_string(p.epochCorrect)},
-            {"epoch_seen", std::to_string(p.epochSeen)},
-            {"epoch_batches", std::to_string(p.epochBatches)},
-            {"skipped_steps", std::to_string(p.skippedSteps)}};
-}
-
-Position positionFromMetadata(const safetensors::Metadata& metadata, const std::string& file)
-{
-    const auto get = [&](const char* key) -> const std::string& {
-        const auto it = metadata.find(key);
-        if (it == metadata.end())
-            throw FormatError(file + " is not a ViTLab resume state (it lacks \"" + key + "\")");
-        return it->second;
-    };
-    if (get("format") != kResumeFormat)
-        throw FormatError(file + " is a resume state of another format (" + get("format") + ")");
-    try {
-        Position p;
-        p.epoch = std::stoi(get("epoch"));
-        p.batch = std::stoull(get("batch"));
-        p.step = std::stoll(get("step"));
-        p.bestTop1 = std::stod(get("best_top1"));
-        p.trainSeconds = std::stod(get("train_seconds"));
-        p.epochLossSum = std::stod(get("epoch_loss_sum"));
-        p.epochCorrect = std::stoll(get("epoch_correct"));
-        p.epochSeen = std::stoll(get("epoch_seen"));
-        p.epochBatches = std::stoll(get("epoch_batches"));
-        // States from before summed batch means; their batches were all of one size.
-        if (metadata.count("epoch_loss_per") == 0 && p.epochBatches > 0)
-            p.epochLossSum *= static_cast<double>(p.epochSeen) / static_cast<double>(p.epochBatches);
-        // Written since float16 training; older states skipped none.
-        if (const auto it = metadata.find("skipped_steps"); it != metadata.end())
-            p.skippedSteps = std::stoll(it->second);
-        return p;
-    } catch (const std::logic_error&) {
-        throw FormatError(file + " has a malformed resume position");
-    }
-}
-
-/// One seed per (run seed, epoch, batch): dropout, drop path and mixing draw the same numbers
-/// whether or not the run was interrupted in between.
-std::uint64_t batchSeed(std::uint64_t seed, int epoch, std::size_t batch)
-{
-    std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(epoch) * 0xBF58476D1CE4E5B9ull
-        + static_cast<std::uint64_t>(batch) * 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    x *= 0xD6E8FEB86659FD93ull;
-    return x ^ (x >> 32);
-}
 
 class Run {
 public:
