@@ -6,6 +6,9 @@
 #include "core/errors.h"
 #include "core/runtime.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <iostream>
 
 namespace {
@@ -40,6 +43,15 @@ std::string oneLine(std::string text)
 
 int main(int argc, char** argv)
 {
+    // Ctrl-C and SIGTERM blocked from the start, in every thread that LibTorch and the runtime
+    // start before a command runs (the mask survives the re-exec below): `train` waits for them on
+    // a thread of its own and stops with a checkpoint; a thread that did not block them would end
+    // the program at once.
+    sigset_t stopSignals;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGINT);
+    sigaddset(&stopSignals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
     vitlab::reexecWithTunedThreading(argv);
     vitlab::cli::rememberCommandLine(argc, argv);
     CLI::App app{"ViTLab: train and inspect Vision Transformer image classifiers, headless.", "vitlab-cli"};
@@ -75,6 +87,8 @@ int main(int argc, char** argv)
         if (threads == 0)
             threads = vitlab::cli::threadsForGroupMember();
         const vitlab::RuntimeInfo runtime = vitlab::initRuntime({threads});
+        // Every thread started so far keeps Ctrl-C and SIGTERM blocked; this one takes them again.
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nullptr);
         if (showVersion) {
             printVersion(runtime);
             return 0;

@@ -551,6 +551,39 @@ private Q_SLOTS:
         QVERIFY2(leader.exitCode() != 0 && err.contains(QStringLiteral("rank 1 at step")), qPrintable(err));
     }
 
+    /// SIGTERM (as a scheduler sends; Ctrl-C is the same path) stops a run at the next batch with a
+    /// checkpoint, alone and as a group (the launcher passes it on): exit 130, status "stopped".
+    void stopSignalStopsWithACheckpoint()
+    {
+        const QString runs = m_dir.filePath(QStringLiteral("signalled"));
+        for (const bool group : {false, true}) {
+            const auto name = group ? QStringLiteral("group") : QStringLiteral("alone");
+            auto arguments = trainArguments(runs, name, 3000);
+            if (group)
+                arguments << QStringLiteral("--nproc") << QStringLiteral("2");
+            QProcess process;
+            process.start(qEnvironmentVariable("VITLAB_CLI"), arguments);
+            QVERIFY(process.waitForStarted());
+            QString out;
+            QElapsedTimer clock;
+            clock.start();
+            while (!out.contains(QStringLiteral("epoch 2 step")) && clock.elapsed() < 120000
+                   && process.state() == QProcess::Running) {
+                process.waitForReadyRead(200);
+                out += QString::fromUtf8(process.readAllStandardOutput());
+            }
+            QVERIFY2(out.contains(QStringLiteral("epoch 2 step")), qPrintable(out));
+            ::kill(static_cast<pid_t>(process.processId()), SIGTERM);
+            QVERIFY(process.waitForFinished(60000));
+            const auto err = QString::fromUtf8(process.readAllStandardError());
+            QVERIFY2(process.exitStatus() == QProcess::NormalExit && process.exitCode() == 130,
+                     qPrintable(name + QStringLiteral(": exit %1, ").arg(process.exitCode()) + err));
+            const RunFolder folder((runs + QStringLiteral("/") + name).toStdString());
+            QCOMPARE(folder.readStatus().state, std::string("stopped"));
+            QVERIFY(std::filesystem::exists(folder.resumeStatePath()));
+        }
+    }
+
     void groupThatCannotFormFailsInItsTimeout()
     {
         const QString runs = m_dir.filePath(QStringLiteral("lonely"));

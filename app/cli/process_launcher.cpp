@@ -26,6 +26,8 @@ namespace vitlab::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+/// What `vitlab-cli train` exits with when stopped (Ctrl-C, SIGTERM) and saved.
+constexpr int kStoppedExitCode = 130;
 
 /// The workers, for the signal handler that passes SIGTERM on.
 constexpr int kMaxWorkers = 1024;
@@ -202,7 +204,9 @@ int launchLocalGroup(const LaunchPlan& plan)
         const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         if (failed && !firstFailure) {
             firstFailure = exitCodeOf(status);
-            std::fprintf(stderr, "error: worker rank %d of %d %s\n", rank, plan.processes, describeExit(status).c_str());
+            // 130: the run stopped on Ctrl-C, with a checkpoint; the others stop with it.
+            if (*firstFailure != kStoppedExitCode)
+                std::fprintf(stderr, "error: worker rank %d of %d %s\n", rank, plan.processes, describeExit(status).c_str());
             deadline = Clock::now()
                 + std::chrono::milliseconds(static_cast<long long>(std::max(1.0, plan.graceSeconds) * 1000.0));
         }

@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -49,38 +51,61 @@ std::string clockText(double seconds)
 }
 
 /// Ctrl-C (or SIGTERM) asks the run to stop at the next batch and save a checkpoint; a second
-/// one ends the program at once. The signals are taken by a thread of their own, since the
-/// stop request locks a mutex, which a signal handler may not.
+/// one ends the program at once. A handler, whichever thread the signal lands on (LibTorch, Gloo
+/// and the store start threads of their own), only writes to a pipe; a thread of ours reads it and
+/// asks the run to stop, since that locks a mutex, which a signal handler may not.
 class InterruptWatcher {
 public:
     explicit InterruptWatcher(TrainControl& control)
     {
-        sigemptyset(&m_signals);
-        sigaddset(&m_signals, SIGINT);
-        sigaddset(&m_signals, SIGTERM);
-        // Threads started from here on (LibTorch's, the data workers) inherit the blocked mask.
-        pthread_sigmask(SIG_BLOCK, &m_signals, nullptr);
-        m_thread = std::thread([this, &control] {
-            int received = 0;
-            if (sigwait(&m_signals, &received) != 0 || m_done)
-                return;
+        if (::pipe(s_pipe) != 0)
+            return; // no stop on signals: they keep their default action
+        struct sigaction action {};
+        action.sa_handler = onSignal;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(SIGINT, &action, &m_previousInt);
+        ::sigaction(SIGTERM, &action, &m_previousTerm);
+        // Taken from here on in every thread (the launch blocked them until now).
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+        m_thread = std::thread([&control] {
+            char byte = 0;
+            while (::read(s_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+            }
+            if (byte != 's')
+                return; // the watcher's end
             std::fprintf(stderr, "\nstopping after this batch (press Ctrl-C again to quit at once)\n");
             control.requestStop();
-            if (sigwait(&m_signals, &received) == 0 && !m_done)
-                _exit(130);
         });
     }
     ~InterruptWatcher()
     {
-        m_done = true;
-        pthread_kill(m_thread.native_handle(), SIGTERM);
+        if (!m_thread.joinable())
+            return;
+        ::sigaction(SIGINT, &m_previousInt, nullptr);
+        ::sigaction(SIGTERM, &m_previousTerm, nullptr);
+        const char end = 'e';
+        [[maybe_unused]] const auto written = ::write(s_pipe[1], &end, 1);
         m_thread.join();
-        pthread_sigmask(SIG_UNBLOCK, &m_signals, nullptr);
+        ::close(s_pipe[0]);
+        ::close(s_pipe[1]);
     }
 
 private:
-    sigset_t m_signals{};
-    std::atomic<bool> m_done{false};
+    static void onSignal(int)
+    {
+        if (s_signalled.exchange(true))
+            _exit(130); // the second: at once
+        const char stop = 's';
+        [[maybe_unused]] const auto written = ::write(s_pipe[1], &stop, 1);
+    }
+
+    static inline int s_pipe[2] = {-1, -1};
+    static inline std::atomic<bool> s_signalled{false};
+    struct sigaction m_previousInt {}, m_previousTerm {};
     std::thread m_thread;
 };
 
