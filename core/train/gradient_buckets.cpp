@@ -50,7 +50,6 @@ void GradientBuckets::arm()
         slot.filled = false;
     for (auto& bucket : m_buckets) {
         bucket.filled = 0;
-        bucket.sent = false;
     }
 }
 
@@ -89,7 +88,6 @@ void GradientBuckets::sendInOrder()
         if (bucket.filled < bucket.members.size())
             return;
         bucket.pending = m_group.allreduceSumAsync(bucket.flat);
-        bucket.sent = true;
         ++m_nextToSend;
     }
 }

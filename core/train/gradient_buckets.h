@@ -43,7 +43,6 @@ private:
         std::vector<std::size_t> members; ///< indices into m_parameters
         std::size_t filled = 0;
         TrainingGroup::Pending pending;
-        bool sent = false;
     };
     struct Slot {
         std::size_t bucket = 0;

@@ -396,14 +396,6 @@ std::string TrainingGroup::broadcastText(const std::string& text)
     return std::string(data, data + bytes.numel());
 }
 
-void TrainingGroup::barrier()
-{
-    try {
-        waitTimed(m->onBackend([](auto& backend) { return backend.barrier(); }), m->waitNanoseconds);
-    } catch (const std::exception& error) {
-        fail(error);
-    }
-}
 
 #else // neither Gloo's headers nor NCCL at build time: no group can form, and no TrainingGroup exists
 
@@ -441,7 +433,6 @@ void TrainingGroup::allreduceSum(torch::Tensor&) { noGroup(); }
 void TrainingGroup::broadcast(torch::Tensor&) { noGroup(); }
 torch::Tensor TrainingGroup::allgather(const torch::Tensor&) { noGroup(); }
 std::string TrainingGroup::broadcastText(const std::string&) { noGroup(); }
-void TrainingGroup::barrier() { noGroup(); }
 
 #endif
 

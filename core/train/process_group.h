@@ -25,7 +25,6 @@ public:
         Pending() = default;
         /// Blocks until done; throws GroupError when it failed or timed out.
         void wait();
-        bool valid() const { return static_cast<bool>(m_wait); }
 
     private:
         friend class TrainingGroup;
@@ -60,7 +59,6 @@ public:
     torch::Tensor allgather(const torch::Tensor& tensor);
     /// Rank 0's text, on every rank.
     std::string broadcastText(const std::string& text);
-    void barrier();
 
     /// The step this rank has reached, which its heartbeat tells the others (for messages).
     void setProgress(std::int64_t step);

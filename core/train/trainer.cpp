@@ -564,8 +564,7 @@ bool Run::trainEpoch(RunFinished& finished)
             }
             // In a group, any rank's stop stops all, and rank 0's clock ends the session for all.
             const bool timeUp = limitSeconds > 0.0 && sessionSeconds() >= limitSeconds && leads();
-            const auto agreed = m_group ? groupSum({m_control.stopRequested() ? 1.0 : 0.0, timeUp ? 1.0 : 0.0})
-                                        : std::vector<double>{m_control.stopRequested() ? 1.0 : 0.0, timeUp ? 1.0 : 0.0};
+            const auto agreed = groupSum({m_control.stopRequested() ? 1.0 : 0.0, timeUp ? 1.0 : 0.0});
             if (m_group)
                 m_group->setProgress(m_position.step);
             if (agreed[0] > 0.0) {
