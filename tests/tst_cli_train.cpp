@@ -118,6 +118,35 @@ private Q_SLOTS:
         QCOMPARE(result.exitCode, 1);
     }
 
+    /// --config takes a run's settings from its config.json: the run trained again has its losses.
+    /// Beside it a training option is refused, and a file that is not JSON says so.
+    void configFileTrainsTheRunAgain()
+    {
+        auto result = runCli(trainArguments(QStringLiteral("original"), 2));
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
+        const QString config = m_runs + QStringLiteral("/original/config.json");
+        result = runCli({QStringLiteral("train"), QStringLiteral("--config"), config, QStringLiteral("--name"),
+                         QStringLiteral("again"), QStringLiteral("--quiet")});
+        QVERIFY2(result.exitCode == 0, qPrintable(result.err + result.out));
+        const auto original = RunFolder((m_runs + QStringLiteral("/original")).toStdString()).readMetrics();
+        const auto again = RunFolder((m_runs + QStringLiteral("/again")).toStdString()).readMetrics();
+        QCOMPARE(again.size(), original.size());
+        QVERIFY(original.size() >= 2); // an epoch row each at least
+        for (std::size_t i = 0; i < original.size(); ++i)
+            QVERIFY2(std::abs(again[i].loss - original[i].loss) < 1e-5 * std::max(1.0, std::abs(original[i].loss)),
+                     qPrintable(QStringLiteral("row %1: %2 against %3").arg(i).arg(again[i].loss).arg(original[i].loss)));
+
+        result = runCli({QStringLiteral("train"), QStringLiteral("--config"), config, QStringLiteral("--epochs"),
+                         QStringLiteral("3")});
+        QCOMPARE(result.exitCode, 2);
+        QVERIFY2(result.err.contains(QStringLiteral("leave out --epochs")), qPrintable(result.err));
+        const QString broken = m_dir.filePath(QStringLiteral("broken.json"));
+        std::ofstream(broken.toStdString()) << "{\"epochs\": ";
+        result = runCli({QStringLiteral("train"), QStringLiteral("--config"), broken});
+        QVERIFY(result.exitCode != 0);
+        QVERIFY2(result.err.contains(QStringLiteral("is not valid JSON")), qPrintable(result.err));
+    }
+
     // A run that names no model gets the Fashion-MNIST recipe for where it computes: float32 on
     // a CPU trains the 2-block preset (the 4-block one is for GPUs and native bfloat16, which the
     // Model page's suggestion covers); the batch size and rate given on the command line stay.

@@ -3,23 +3,17 @@
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "core/train/group_launch.h"
+#include "core/train/local_workers.h"
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <map>
 #include <optional>
 #include <thread>
-
-extern char** environ;
 
 namespace vitlab::cli {
 
@@ -42,56 +36,6 @@ void forwardTermination(int signal)
 
 /// Ctrl-C reaches every worker from the terminal itself: the launcher only waits for them.
 void ignoreInterrupt(int) {}
-
-std::string describeExit(int status)
-{
-    if (WIFEXITED(status))
-        return "exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status))
-        return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
-    return "ended with wait status " + std::to_string(status);
-}
-
-int exitCodeOf(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 1;
-}
-
-/// This process's environment with `overrides` set (replacing any value they had).
-std::vector<std::string> environmentWith(const std::map<std::string, std::string>& overrides)
-{
-    std::vector<std::string> entries;
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-        const std::string text = *entry;
-        if (overrides.count(text.substr(0, text.find('='))) == 0)
-            entries.push_back(text);
-    }
-    for (const auto& [name, value] : overrides)
-        entries.push_back(name + "=" + value);
-    return entries;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& texts)
-{
-    std::vector<char*> result;
-    for (auto& text : texts)
-        result.push_back(text.data());
-    result.push_back(nullptr);
-    return result;
-}
-
-std::string ownExecutable()
-{
-    char path[4096];
-    const auto length = ::readlink("/proc/self/exe", path, sizeof path - 1);
-    if (length <= 0)
-        throw Error("cannot find this program's own file (/proc/self/exe) to start the workers");
-    return std::string(path, static_cast<std::size_t>(length));
-}
 
 } // namespace
 
@@ -134,12 +78,14 @@ int launchLocalGroup(const LaunchPlan& plan)
 {
     if (plan.processes < 1 || plan.processes > kMaxWorkers)
         throw ConfigError("--nproc takes 1 to " + std::to_string(kMaxWorkers) + " processes");
-    const int port = freeLoopbackPort();
-    const int threads = plan.threadsPerProcess > 0 ? plan.threadsPerProcess
-                                                   : std::max(1, usableCoreCount() / plan.processes);
-    const auto program = ownExecutable();
-    auto arguments = plan.arguments;
-    auto argv = pointers(arguments);
+    LocalGroupPlan group;
+    group.program = ownExecutable();
+    group.arguments = plan.arguments;
+    group.processes = plan.processes;
+    group.port = freeLoopbackPort();
+    group.threadsPerProcess = plan.threadsPerProcess > 0 ? plan.threadsPerProcess
+                                                         : std::max(1, usableCoreCount() / plan.processes);
+    group.launcher = "vitlab-cli --nproc";
 
     struct sigaction forward {};
     forward.sa_handler = forwardTermination;
@@ -150,66 +96,29 @@ int launchLocalGroup(const LaunchPlan& plan)
     struct sigaction previousTerm {}, previousInt {};
     ::sigaction(SIGTERM, &forward, &previousTerm);
     ::sigaction(SIGINT, &interrupt, &previousInt);
-
-    std::map<pid_t, int> ranks;
-    for (int rank = 0; rank < plan.processes; ++rank) {
-        auto environment = environmentWith({{"RANK", std::to_string(rank)},
-                                            {"WORLD_SIZE", std::to_string(plan.processes)},
-                                            {"LOCAL_RANK", std::to_string(rank)},
-                                            {"LOCAL_WORLD_SIZE", std::to_string(plan.processes)},
-                                            {"MASTER_ADDR", "127.0.0.1"},
-                                            {"MASTER_PORT", std::to_string(port)},
-                                            {"VITLAB_THREADS", std::to_string(threads)},
-                                            {"VITLAB_LAUNCHER", "vitlab-cli --nproc"}});
-        auto envp = pointers(environment);
-        pid_t pid = 0;
-        const int failed = ::posix_spawn(&pid, program.c_str(), nullptr, nullptr, argv.data(), envp.data());
-        if (failed != 0) {
-            forwardTermination(SIGTERM);
-            throw Error("cannot start worker " + std::to_string(rank) + ": " + std::strerror(failed));
-        }
-        ranks[pid] = rank;
-        g_workers[g_workerCount.load()] = pid;
-        ++g_workerCount;
-    }
+    LocalWorkers workers(group);
+    for (const pid_t pid : workers.pids())
+        g_workers[g_workerCount++] = pid;
 
     std::optional<int> firstFailure;
     std::optional<Clock::time_point> deadline;
-    bool terminated = false;
-    while (!ranks.empty()) {
-        int status = 0;
-        const pid_t pid = ::waitpid(-1, &status, deadline ? WNOHANG : 0);
-        if (pid < 0 && errno == EINTR)
-            continue;
-        if (pid < 0)
-            break;
-        if (pid == 0) {
-            // A worker failed: the others get the grace period to stop on their own, then are ended.
-            if (Clock::now() >= *deadline) {
-                for (const auto& [worker, rank] : ranks)
-                    ::kill(worker, terminated ? SIGKILL : SIGTERM);
-                if (!terminated)
-                    std::fprintf(stderr, "error: ending the %zu workers still running\n", ranks.size());
-                terminated = true;
-                deadline = Clock::now() + std::chrono::seconds(5);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            continue;
-        }
-        const auto found = ranks.find(pid);
-        if (found == ranks.end())
-            continue;
-        const int rank = found->second;
-        ranks.erase(found);
-        const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        if (failed && !firstFailure) {
-            firstFailure = exitCodeOf(status);
+    while (workers.running() > 0) {
+        for (const auto& ended : workers.collect()) {
+            if (ended.succeeded() || firstFailure)
+                continue;
+            firstFailure = ended.exitCode();
             // 130: the run stopped on Ctrl-C, with a checkpoint; the others stop with it.
             if (*firstFailure != kStoppedExitCode)
-                std::fprintf(stderr, "error: worker rank %d of %d %s\n", rank, plan.processes, describeExit(status).c_str());
+                std::fprintf(stderr, "error: worker rank %d of %d %s\n", ended.rank, plan.processes, ended.describe().c_str());
             deadline = Clock::now()
                 + std::chrono::milliseconds(static_cast<long long>(std::max(1.0, plan.graceSeconds) * 1000.0));
         }
+        if (deadline && Clock::now() >= *deadline && workers.running() > 0) {
+            // A worker failed and the others did not stop on their own in the grace period.
+            std::fprintf(stderr, "error: ending the %zu workers still running\n", workers.running());
+            workers.finish(std::chrono::milliseconds(0));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ::sigaction(SIGTERM, &previousTerm, nullptr);
     ::sigaction(SIGINT, &previousInt, nullptr);

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -31,6 +32,8 @@ struct TrainOptions {
     TrainConfig config;
     std::string precision = "auto";
     std::string resume;
+    /// --config: every training setting from this JSON file.
+    std::string configFile;
     std::string out;
     bool quiet = false;
     int processes = 1;
@@ -197,9 +200,27 @@ std::optional<GroupOptions> launchedGroup(const TrainOptions& options)
     return GroupOptions{*launch, options.groupTimeoutSeconds};
 }
 
+/// --config FILE: the training settings from the file; beside it, only where the run goes and how
+/// it reports may be given.
+TrainConfig configFromFile(const TrainOptions& options, const CLI::App& app)
+{
+    static const std::set<std::string> besides{"--config", "--name", "--out", "--quiet", "--nproc", "--group-timeout"};
+    for (const auto* option : app.get_options()) {
+        if (option->count() > 0 && besides.count(option->get_name()) == 0)
+            throw ConfigError("--config takes every training setting from " + options.configFile + ": leave out "
+                              + option->get_name() + " (or change it in the file)");
+    }
+    auto config = TrainConfig::fromFile(options.configFile);
+    if (app.count("--name") > 0)
+        config.runName = options.config.runName;
+    return config;
+}
+
 int runTrain(TrainOptions& options, CLI::App& app)
 {
     const auto group = launchedGroup(options);
+    if (!options.configFile.empty())
+        options.config = configFromFile(options, app);
     if (options.processes > 1) {
         if (group)
             throw ConfigError("--nproc starts a group of its own; this process is already rank " + std::to_string(group->launch.rank)
@@ -237,7 +258,7 @@ int runTrain(TrainOptions& options, CLI::App& app)
             resume.accumulation = options.config.accumulation;
         resume.group = group;
         finished = resumeRun(options.resume, callbacks, control, resume);
-    } else {
+    } else if (options.configFile.empty()) {
         options.config.precision = parsePrecision(options.precision);
         if (app.count("--model") == 0 && options.config.weights.empty()) {
             // The machine's Fashion-MNIST recipe; a batch size or rate given on the command line stays.
@@ -248,9 +269,11 @@ int runTrain(TrainOptions& options, CLI::App& app)
             if (app.count("--lr") == 0)
                 options.config.learningRate = recipe.learningRate;
         }
+    }
+    if (options.resume.empty()) {
         if (hub::isHubWeights(options.config.weights)) {
             // Downloaded (or found in the cache) before the run starts; the run records which.
-            std::string model = app.count("--model") > 0 ? options.config.model : std::string{};
+            std::string model = app.count("--model") > 0 || !options.configFile.empty() ? options.config.model : std::string{};
             const auto weights = resolveWeights(options.config.weights, model);
             options.config.model = model;
             options.config.weights = "hub:" + weights.pretrained->name();
@@ -316,6 +339,11 @@ Command addTrainCommand(CLI::App& parent)
         ->capture_default_str();
     app->add_option("--out", options->out, "Folder that receives the run folder (default: the shared runs folder)");
     app->add_option("--name", c.runName, "Name of the run folder (default: time and model)");
+    app->add_option("--config", options->configFile,
+                    "Train with the settings in this JSON file: a run's config.json (to train it again) or a training "
+                    "configuration (the app writes one for its worker processes); only --name, --out, --quiet, "
+                    "--nproc and --group-timeout go beside it")
+        ->check(CLI::ExistingFile);
     app->add_option("--resume", options->resume, "Continue the run in this folder from its last checkpoint (with --batch and --accumulate: at another batch size of the same effective batch)");
     app->add_option("--minutes", c.budgetMinutes,
                     "A time budget: the first steps are timed and the epochs and learning-rate schedule fitted to "

@@ -32,6 +32,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kHeartbeatInterval = std::chrono::milliseconds(500);
 /// How long a heartbeat must stand still before its rank counts as stopped.
 constexpr auto kHeartbeatSilence = std::chrono::milliseconds(2500);
+/// The count of ranks that reached the rendezvous, and how often a rank looks at it.
+const std::string kArrivedKey = "vitlab/arrived";
+constexpr auto kArrivalPoll = std::chrono::milliseconds(50);
 
 std::string firstLine(std::string text)
 {
@@ -108,16 +111,48 @@ struct TrainingGroup::State {
         options.port = static_cast<std::uint16_t>(launch.masterPort);
         options.isServer = mayServe && !launch.useAgentStore && launch.rank == 0;
         options.timeout = connectTimeout;
-        if (mayServe && !launch.useAgentStore) {
-            options.numWorkers = static_cast<std::size_t>(launch.worldSize);
-            options.waitWorkers = true;
-        } else {
-            options.waitWorkers = false;
-        }
+        // The others' arrival is counted afterwards (awaitArrivals), where waiting can be abandoned.
+        options.waitWorkers = false;
         c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(launch.masterAddress, options);
         if (launch.useAgentStore) // torchrun's workers share the agent's store under the restart's prefix
             return c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(launch.restartCount), tcp);
         return tcp;
+    }
+
+    /// Every rank counts itself in, then waits until all have: bounded by the timeout, and given
+    /// up as soon as `abandon` gives a reason (the app's worker died, the user pressed Stop).
+    void awaitArrivals(const std::function<std::string()>& abandon) const
+    {
+        const auto deadline = Clock::now() + timeout;
+        const bool hosts = launch.rank == 0 && !launch.useAgentStore;
+        const auto where = launch.masterAddress + ":" + std::to_string(launch.masterPort);
+        std::int64_t arrived = 0;
+        try {
+            store->add(kArrivedKey, 1);
+            while ((arrived = store->add(kArrivedKey, 0)) < launch.worldSize) {
+                if (abandon) {
+                    if (auto reason = abandon(); !reason.empty())
+                        throw GroupError(reason);
+                }
+                if (Clock::now() >= deadline)
+                    break;
+                std::this_thread::sleep_for(kArrivalPoll);
+            }
+        } catch (const GroupError&) {
+            throw;
+        } catch (const std::exception& error) {
+            throw GroupError(hosts ? "rank 0 lost the group's store while it formed: " + firstLine(error.what())
+                                   : "rank " + std::to_string(launch.rank) + " lost the rendezvous at " + where
+                                         + " while the group formed (rank 0 stopped?): " + firstLine(error.what()));
+        }
+        if (arrived >= launch.worldSize)
+            return;
+        const auto came = std::to_string(arrived) + " of " + std::to_string(launch.worldSize) + " processes came";
+        throw GroupError(hosts ? "rank 0 could not form the group at " + where + " within " + seconds(timeout) + ": "
+                                     + came + " (did all of them start, and is the port free?)"
+                               : "rank " + std::to_string(launch.rank) + " could not form the group at " + where
+                                     + " within " + seconds(timeout) + ": " + came
+                                     + " (did all of them start, with the same MASTER_ADDR and MASTER_PORT?)");
     }
 
     void beat()
@@ -170,7 +205,7 @@ TrainingGroup::~TrainingGroup()
 }
 
 std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds timeout,
-                                                   torch::Device device)
+                                                   torch::Device device, const std::function<std::string()>& abandon)
 {
 #ifndef VITLAB_HAVE_NCCL
     if (device.is_cuda())
@@ -201,6 +236,7 @@ std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, st
                         + seconds(timeout) + " (is rank 0 running, and are MASTER_ADDR and MASTER_PORT right?): "
                         + firstLine(error.what()));
     }
+    state->awaitArrivals(abandon);
     try {
         // The backend's own keys apart from ours.
         auto backendStore = c10::make_intrusive<c10d::PrefixStore>("vitlab/backend", state->store);
@@ -406,7 +442,8 @@ struct TrainingGroup::State {
 TrainingGroup::TrainingGroup(std::unique_ptr<State> state) : m(std::move(state)) {}
 TrainingGroup::~TrainingGroup() = default;
 
-std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds, torch::Device)
+std::unique_ptr<TrainingGroup> TrainingGroup::join(const GroupLaunch& launch, std::chrono::milliseconds, torch::Device,
+                                                   const std::function<std::string()>&)
 {
     throw ConfigError("this build of ViTLab has neither Gloo (libgloo-dev) nor NCCL: it cannot train in a group of "
                       + std::to_string(launch.worldSize) + " processes");

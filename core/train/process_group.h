@@ -35,8 +35,11 @@ public:
     /// does), then Gloo for a CPU `device` or NCCL for a CUDA one (this rank's GPU). Throws
     /// GroupError when the group does not form within `timeout`, saying what is missing (the
     /// rendezvous unreachable, peers that did not come), ConfigError when this build lacks the backend.
+    /// While the others are awaited, `abandon` is asked every few milliseconds whether to give up:
+    /// a reason ends the wait with a GroupError that says it.
     static std::unique_ptr<TrainingGroup> join(const GroupLaunch& launch, std::chrono::milliseconds timeout,
-                                               torch::Device device = torch::kCPU);
+                                               torch::Device device = torch::kCPU,
+                                               const std::function<std::string()>& abandon = {});
     ~TrainingGroup();
     TrainingGroup(const TrainingGroup&) = delete;
     TrainingGroup& operator=(const TrainingGroup&) = delete;

@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/io/atomic_file.h"
+#include "core/io/text_file.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -46,25 +47,6 @@ constexpr const char* kMetricsHeader =
 // Runs from before float16 training lack the last two columns.
 constexpr const char* kMetricsHeaderWithoutScaling =
     "kind,epoch,step,seconds,lr,loss,images_per_s,train_acc,val_loss,val_top1,val_top5";
-
-std::string readText(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw IoError("cannot read " + path.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-nlohmann::json readJsonFile(const fs::path& path)
-{
-    try {
-        return nlohmann::json::parse(readText(path));
-    } catch (const nlohmann::json::exception& error) {
-        throw FormatError(path.string() + " is not valid JSON: " + error.what());
-    }
-}
 
 std::string formatNumber(double value)
 {
@@ -173,7 +155,7 @@ void RunFolder::writeClasses(const std::vector<std::string>& names) const
 
 std::vector<std::string> RunFolder::readClasses() const
 {
-    std::istringstream in(readText(classesPath()));
+    std::istringstream in(readTextFile(classesPath()));
     std::vector<std::string> names;
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r')
@@ -203,7 +185,7 @@ std::vector<MetricsRow> RunFolder::readMetrics() const
     std::error_code error;
     if (!fs::exists(metricsPath(), error))
         return {};
-    std::istringstream in(readText(metricsPath()));
+    std::istringstream in(readTextFile(metricsPath()));
     std::string line;
     std::getline(in, line);
     const bool withScaling = line == kMetricsHeader;

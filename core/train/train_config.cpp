@@ -1,6 +1,7 @@
 #include "core/train/train_config.h"
 
 #include "core/errors.h"
+#include "core/io/text_file.h"
 
 namespace vitlab {
 
@@ -90,6 +91,18 @@ nlohmann::json TrainConfig::toJson() const
 #undef VITLAB_WRITE
     json["precision"] = precisionName(precision);
     return json;
+}
+
+TrainConfig TrainConfig::fromFile(const std::filesystem::path& path)
+{
+    const auto json = readJsonFile(path);
+    try {
+        if (json.is_object() && json.contains("train"))
+            return fromJson(json.at("train"));
+        return fromJson(json);
+    } catch (const ConfigError& error) {
+        throw ConfigError(path.string() + ": " + error.what());
+    }
 }
 
 TrainConfig TrainConfig::fromJson(const nlohmann::json& json)

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace vitlab {
@@ -105,6 +106,8 @@ struct TrainConfig {
     /// Reads what `toJson` wrote; keys that are absent keep their defaults. Throws ConfigError for
     /// values of the wrong type.
     static TrainConfig fromJson(const nlohmann::json& json);
+    /// Reads a JSON file: what `toJson` wrote, or a run's config.json (its "train" settings).
+    static TrainConfig fromFile(const std::filesystem::path& path);
     /// Throws ConfigError naming the first value out of range.
     void validate() const;
 };

@@ -775,7 +775,8 @@ RunFinished Run::train()
 }
 
 /// Joins the group, if any: on the CPU, or with CUDA one GPU per process of this node (its local rank).
-std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& group, const std::string& deviceName)
+std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& group, const std::string& deviceName,
+                                         const TrainControl& control)
 {
     if (!group || !group->launch.distributed())
         return nullptr;
@@ -789,7 +790,13 @@ std::unique_ptr<TrainingGroup> joinGroup(const std::optional<GroupOptions>& grou
         device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->launch.localRank));
     }
     const auto timeout = std::chrono::milliseconds(std::llround(group->timeoutSeconds * 1000.0));
-    return TrainingGroup::join(group->launch, timeout, device);
+    const auto abandon = [&]() -> std::string {
+        if (control.stopRequested())
+            return "stopped before the group of " + std::to_string(group->launch.worldSize)
+                   + " processes formed: nothing was trained or saved";
+        return group->abandon ? group->abandon() : std::string();
+    };
+    return TrainingGroup::join(group->launch, timeout, device, abandon);
 }
 
 /// Runs `body`, recording any error in the run's status before passing it on (rank 0's only).
@@ -826,7 +833,7 @@ RunFinished trainRun(const TrainConfig& config, const TrainCallbacks& callbacks,
     parseFreezeSpec(config.freeze);
     const auto runsDirectory = config.runsDirectory.empty() ? defaultRunsDirectory()
                                                             : std::filesystem::path(config.runsDirectory);
-    const auto group = joinGroup(groupOptions, config.device);
+    const auto group = joinGroup(groupOptions, config.device, control);
     const bool leads = !group || group->leads();
     // Rank 0 makes the folder; the others only learn its name.
     auto folder = leads ? RunFolder::create(runsDirectory, config.runName, config.model) : RunFolder(runsDirectory);
@@ -868,7 +875,7 @@ RunFinished resumeRun(const std::filesystem::path& runDirectory, const TrainCall
         config.accumulation = accumulation;
     }
     config.validate();
-    const auto group = joinGroup(options.group, config.device);
+    const auto group = joinGroup(options.group, config.device, control);
     const bool leads = !group || group->leads();
     if (leads)
         folder.removeStaleTemporaryFiles();

@@ -8,6 +8,7 @@
 #include "core/train/train_config.h"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 namespace vitlab {
@@ -19,6 +20,9 @@ struct GroupOptions {
     /// How long a collective (or forming the group) may wait on the others before the run fails,
     /// naming the rank at fault.
     double timeoutSeconds = 300.0;
+    /// Asked while the group forms: a reason ("rank 1 exited ...") gives up at once, with a
+    /// GroupError that says it. A stop requested through the TrainControl gives up too.
+    std::function<std::string()> abandon;
 };
 
 /// Trains a new run in a new run folder. Throws ConfigError or IoError when the run cannot start
