@@ -21,11 +21,13 @@
 #include "ui/widgets/probability_bars.h"
 #include "ui/widgets/training_charts.h"
 
+#include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPushButton>
 #include <QSettings>
+#include <QSpinBox>
 #include <QStandardItemModel>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -330,6 +332,37 @@ private Q_SLOTS:
         QTest::mouseClick(m_window->trainPage()->findChild<QPushButton*>(QStringLiteral("stopButton")), Qt::LeftButton);
         QVERIFY(finished.wait(60000));
         QCOMPARE(finished.at(0).at(0).value<vitlab::RunFinished>().outcome, vitlab::RunOutcome::Stopped);
+    }
+
+    /// The Model page's Processes reach the run: the plan says it, the worker starts a group, Pause
+    /// is off for it. The worker program here fails at once (its full runs are tst_training_worker's),
+    /// and the failure names it.
+    void processesChoiceReachesTheRun()
+    {
+        auto* processes = m_window->modelPage()->findChild<QSpinBox*>(QStringLiteral("processesBox"));
+        QVERIFY(processes);
+        QCOMPARE(processes->maximum(), vitlab::facade::maxLocalProcesses(m_runtime));
+        if (processes->maximum() < 2)
+            QSKIP("one usable core: a run cannot be split across processes here");
+        configureTinyRun(1);
+        processes->setValue(2);
+        QTRY_VERIFY(m_window->trainPage()->findChild<QLabel*>(QStringLiteral("trainPlan"))->text().contains(
+            QStringLiteral("in 2 processes")));
+        const QByteArray previous = qgetenv("VITLAB_CLI");
+        qputenv("VITLAB_CLI", "/bin/false");
+        TrainingWorker* worker = m_window->worker();
+        QSignalSpy failed(worker, &TrainingWorker::failed);
+        QVERIFY(m_window->startTraining());
+        QCOMPARE(worker->processes(), 2);
+        auto* pause = m_window->trainPage()->findChild<QPushButton*>(QStringLiteral("pauseButton"));
+        QVERIFY(!pause->isEnabled());
+        QVERIFY2(pause->toolTip().contains(QStringLiteral("cannot pause")), qPrintable(pause->toolTip()));
+        QVERIFY(failed.wait(30000));
+        qputenv("VITLAB_CLI", previous);
+        QVERIFY2(failed.at(0).at(0).toString().contains(QStringLiteral("rank 1")), qPrintable(failed.at(0).at(0).toString()));
+        QTRY_VERIFY(m_window->findChild<QMessageBox*>(QStringLiteral("errorBox")));
+        m_window->findChild<QMessageBox*>(QStringLiteral("errorBox"))->close();
+        processes->setValue(1);
     }
 
     void runsPageListsOpensComparesAndResumes()

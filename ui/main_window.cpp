@@ -197,7 +197,7 @@ void MainWindow::connectPages()
         showPage(run.evaluation ? Page::Evaluate : Page::Train);
     });
     connect(m_runsPage, &RunsPage::resumeRequested, this, [this](const QString& directory) {
-        if (m_worker->resume(directory))
+        if (m_worker->resume(directory, m_modelPage->processes()))
             showPage(Page::Train);
     });
     connect(m_runsPage, &RunsPage::failed, this, &MainWindow::showError);
@@ -292,7 +292,8 @@ void MainWindow::updatePlan()
                         : !weights.startsWith(QLatin1String("hub")) ? tr("from %1").arg(QFileInfo(weights).fileName())
                         : m_modelPage->pretrainedReady()           ? tr("from timm's %1").arg(weights.mid(4))
                                                                    : tr("from timm's %1 (downloaded first)").arg(weights.mid(4));
-    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3 %4: %5, batch %6, learning rate %7.")
+    const int processes = m_modelPage->processes();
+    m_trainPage->setPlan(tr("Start trains %1 at %2 px on %3 %4: %5, batch %6, learning rate %7%8.")
                              .arg(QFileInfo(m_modelPage->modelName()).fileName())
                              .arg(config.imageSize)
                              .arg(data, start)
@@ -301,7 +302,8 @@ void MainWindow::updatePlan()
                                   : config.epochs == 1 ? tr("1 epoch")
                                                        : tr("%1 epochs").arg(config.epochs))
                              .arg(config.batchSize)
-                             .arg(config.learningRate),
+                             .arg(config.learningRate)
+                             .arg(processes > 1 ? tr(", in %1 processes").arg(processes) : QString()),
                          true);
 }
 
@@ -346,7 +348,7 @@ bool MainWindow::startTraining()
         return false;
     }
     showPage(Page::Train);
-    return m_worker->start(config);
+    return m_worker->start(config, m_modelPage->processes());
 }
 
 bool MainWindow::pageFromName(const QString& name, Page* page)

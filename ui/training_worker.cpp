@@ -2,6 +2,8 @@
 
 #include <QMetaObject>
 
+#include <algorithm>
+
 namespace vitlab::ui {
 
 TrainingWorker::TrainingWorker(QObject* parent)
@@ -22,19 +24,21 @@ TrainingWorker::~TrainingWorker()
     joinThread();
 }
 
-bool TrainingWorker::start(const TrainConfig& config)
+bool TrainingWorker::start(const TrainConfig& config, int processes)
 {
-    return launch([config](const TrainCallbacks& callbacks, TrainControl& control) {
-        return trainRun(config, callbacks, control);
+    return launch(processes, [config, processes](const TrainCallbacks& callbacks, TrainControl& control) {
+        return facade::trainInProcesses(config, processes, callbacks, control);
     });
 }
 
-bool TrainingWorker::resume(const QString& runDirectory)
+bool TrainingWorker::resume(const QString& runDirectory, int processes)
 {
     const std::filesystem::path directory = runDirectory.toStdString();
+    if (m_running)
+        return false;
     m_runDirectory = runDirectory;
-    return launch([directory](const TrainCallbacks& callbacks, TrainControl& control) {
-        return resumeRun(directory, callbacks, control);
+    return launch(processes, [directory, processes](const TrainCallbacks& callbacks, TrainControl& control) {
+        return facade::resumeInProcesses(directory, processes, callbacks, control);
     });
 }
 
@@ -50,7 +54,7 @@ bool TrainingWorker::isStopping() const
 
 void TrainingWorker::pause()
 {
-    if (!m_running || !m_control || m_control->paused())
+    if (!canPause() || !m_control || m_control->paused())
         return;
     m_control->pause();
     Q_EMIT pausedChanged(true);
@@ -70,10 +74,11 @@ void TrainingWorker::requestStop()
         m_control->requestStop();
 }
 
-bool TrainingWorker::launch(std::function<RunFinished(const TrainCallbacks&, TrainControl&)> job)
+bool TrainingWorker::launch(int processes, std::function<RunFinished(const TrainCallbacks&, TrainControl&)> job)
 {
     if (m_running)
         return false;
+    m_processes = std::max(1, processes);
     joinThread(); // the previous run's thread has ended; collect it
     m_control = std::make_unique<TrainControl>();
     m_running = true;

@@ -24,14 +24,19 @@ public:
     /// Stops a running job and waits for it: the thread must not outlive the object.
     ~TrainingWorker() override;
 
-    /// Starts a new run; false (and nothing started) when one is already running.
-    bool start(const TrainConfig& config);
+    /// Starts a new run, in `processes` processes of this machine (this one is rank 0, the others
+    /// vitlab-cli workers); false (and nothing started) when one is already running.
+    bool start(const TrainConfig& config, int processes = 1);
     /// Continues the run in `runDirectory` from its last checkpoint.
-    bool resume(const QString& runDirectory);
+    bool resume(const QString& runDirectory, int processes = 1);
 
     bool isRunning() const { return m_running; }
     bool isPaused() const;
     bool isStopping() const;
+    /// The processes the current (or last) run trains in.
+    int processes() const { return m_processes; }
+    /// A run of several processes cannot pause (the others would wait on it): Stop and resume instead.
+    bool canPause() const { return m_running && m_processes == 1; }
     /// The run folder of the current (or last) run, once known.
     QString runDirectory() const { return m_runDirectory; }
 
@@ -58,7 +63,7 @@ Q_SIGNALS:
     void runningChanged(bool running);
 
 private:
-    bool launch(std::function<RunFinished(const TrainCallbacks&, TrainControl&)> job);
+    bool launch(int processes, std::function<RunFinished(const TrainCallbacks&, TrainControl&)> job);
     TrainCallbacks makeCallbacks();
     void flushSteps();
     void joinThread();
@@ -66,6 +71,7 @@ private:
     std::thread m_thread;
     std::unique_ptr<TrainControl> m_control;
     bool m_running = false;
+    int m_processes = 1;
     QString m_runDirectory;
 
     std::mutex m_stepMutex;

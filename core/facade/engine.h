@@ -122,6 +122,22 @@ PretrainedAvailability cachedPhotoWeights();
 SuggestedSettings suggestSettings(const ScanReport& report, bool builtin, const RuntimeInfo& machine,
                                   PretrainedAvailability pretrained = PretrainedAvailability::Unchecked);
 
+/// How many processes a run on this machine can train in at once: one per CUDA GPU, else one per
+/// usable core.
+int maxLocalProcesses(const RuntimeInfo& machine);
+
+/// Trains `config` data-parallel in `processes` processes on this machine (c10d, as
+/// `vitlab-cli train --nproc` does): the calling thread is rank 0, reporting to `callbacks` and
+/// obeying `control` as trainRun does; ranks 1 and up are `vitlab-cli train` processes (VITLAB_CLI,
+/// else the one beside this program), each with its share of the cores. Pause is not offered in a
+/// group; Stop stops every rank with a checkpoint. A worker that fails before the group forms
+/// ends the wait at once, with its own error in the GroupError. 1 process is trainRun.
+RunFinished trainInProcesses(const TrainConfig& config, int processes, const TrainCallbacks& callbacks,
+                             TrainControl& control);
+/// resumeRun in `processes` processes, as above.
+RunFinished resumeInProcesses(const std::filesystem::path& runDirectory, int processes, const TrainCallbacks& callbacks,
+                              TrainControl& control);
+
 } // namespace vitlab::facade
 
 namespace vitlab::facade {

@@ -90,6 +90,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     , m_device(new QComboBox(this))
     , m_precision(new QComboBox(this))
     , m_tf32(new QCheckBox(tr("TF32 for 32-bit products on the GPU"), this))
+    , m_processes(new QSpinBox(this))
 {
     m_family->setObjectName(QStringLiteral("familyBox"));
     m_size->setObjectName(QStringLiteral("modelBox"));
@@ -109,6 +110,10 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     m_device->setObjectName(QStringLiteral("deviceBox"));
     m_precision->setObjectName(QStringLiteral("precisionBox"));
     m_tf32->setObjectName(QStringLiteral("tf32Box"));
+    m_processes->setObjectName(QStringLiteral("processesBox"));
+    m_processes->setToolTip(tr("Train data-parallel in several processes of this machine, each with its share of every "
+                               "batch and of the cores (or a GPU of its own). The result is that of one process; on a "
+                               "CPU it is faster only where one process leaves cores idle. Such a run cannot pause."));
     m_tf32->setToolTip(tr("Faster 32-bit training on GPUs from Ampere on, with products rounded to 10 bits"));
     m_tf32->setEnabled(runtime.cudaAvailable);
 
@@ -254,6 +259,7 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
     runForm->addRow(tr("Device:"), m_device);
     runForm->addRow(tr("Precision:"), m_precision);
     runForm->addRow(QString(), m_tf32);
+    runForm->addRow(tr("Processes:"), m_processes);
     if (!runtime.cudaAvailable) {
         auto* cudaNote = new QLabel(tr("The CUDA GPU choice is disabled: %1")
                                         .arg(QString::fromStdString(runtime.cudaUnavailableReason)), this);
@@ -326,10 +332,13 @@ ModelPage::ModelPage(const RuntimeInfo& runtime, QWidget* parent)
         m_epochs->setToolTip(minutes == 0 ? tr("Passes over the training images")
                                           : tr("Fitted to the time budget once training has timed its first steps"));
     });
-    for (QSpinBox* box : {m_epochs, m_batch, m_freezeBlocks, m_budget})
+    for (QSpinBox* box : {m_epochs, m_batch, m_freezeBlocks, m_budget, m_processes})
         connect(box, &QSpinBox::valueChanged, this, &ModelPage::settingsChanged);
     for (QDoubleSpinBox* box : {m_learningRate, m_weightDecay, m_warmup, m_labelSmoothing, m_dropPath})
         connect(box, &QDoubleSpinBox::valueChanged, this, &ModelPage::settingsChanged);
+    m_processes->setRange(1, 1);
+    updateProcessLimit();
+    connect(m_device, &QComboBox::currentIndexChanged, this, &ModelPage::updateProcessLimit);
     for (QComboBox* box : {m_freeze, m_device, m_precision})
         connect(box, &QComboBox::currentIndexChanged, this, &ModelPage::settingsChanged);
     connect(m_weights, &QLineEdit::textChanged, this, &ModelPage::settingsChanged);
@@ -624,6 +633,20 @@ bool ModelPage::downloadPretrained()
     m_downloadProgress->setFormat(tr("starting…"));
     updateWeightsState();
     return true;
+}
+
+int ModelPage::processes() const
+{
+    return m_processes->value();
+}
+
+void ModelPage::updateProcessLimit()
+{
+    const bool cpu = m_device->currentData().toString() == QLatin1String("cpu");
+    const int limit = cpu ? std::max(1, m_runtime.usableCores) : facade::maxLocalProcesses(m_runtime);
+    m_processes->setMaximum(limit);
+    m_processes->setEnabled(limit > 1);
+    m_processes->setSuffix(limit > 1 ? tr(" of up to %1").arg(limit) : QString());
 }
 
 TrainConfig ModelPage::trainConfig(TrainConfig base) const

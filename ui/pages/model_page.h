@@ -45,6 +45,8 @@ public:
     std::int64_t macsPerImage() const { return m_cost.macs; }
     QLabel* costLabel() const { return m_cost_label; }
     QComboBox* deviceBox() const { return m_device; }
+    /// How many processes of this machine train the run (1: this one alone).
+    int processes() const;
 
     /// Picks the start: "" (random), "hub" (the model's default tag), "hub:NAME.TAG", or a file.
     bool setStartFrom(const QString& weights);
@@ -69,6 +71,8 @@ private:
     void fillStartFrom();
     void updateWeightsState();
     void probeHubForSuggestion();
+    /// The processes' limit follows the device: one per GPU, or one per core.
+    void updateProcessLimit();
 
     RuntimeInfo m_runtime;
     std::vector<facade::ModelInfo> m_models;
@@ -105,6 +109,7 @@ private:
     QComboBox* m_device = nullptr;
     QComboBox* m_precision = nullptr;
     QCheckBox* m_tf32 = nullptr;
+    QSpinBox* m_processes = nullptr;
     facade::SuggestedSettings m_suggested;
     bool m_hasSuggestion = false;
     /// The suggestion once the Hub has answered for pretrained weights, or has not.

@@ -80,7 +80,6 @@ TrainPage::TrainPage(TrainingWorker* worker, QWidget* parent)
     m_start->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
     m_start->setToolTip(tr("Train the model chosen on the Model page on the data of the Data page (Ctrl+Enter)"));
     m_pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
-    m_pause->setToolTip(tr("Pause after this batch; Resume continues exactly where it left off (Ctrl+P)"));
     m_stop->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Period));
     m_stop->setToolTip(tr("Stop after this batch and save a checkpoint; resume it later from the Runs page (Ctrl+.)"));
     m_progress->setRange(0, 1);
@@ -140,7 +139,9 @@ TrainPage::TrainPage(TrainingWorker* worker, QWidget* parent)
     connect(m_worker, &TrainingWorker::failed, this, &TrainPage::onFailed);
     connect(m_worker, &TrainingWorker::runningChanged, this, [this](bool running) {
         if (running) {
-            m_state->setText(tr("Preparing the data…"));
+            m_state->setText(m_worker->processes() > 1
+                                 ? tr("Starting %1 processes and forming their group…").arg(m_worker->processes())
+                                 : tr("Preparing the data…"));
             m_speed->clear();
             m_eta->clear();
         }
@@ -167,7 +168,13 @@ void TrainPage::updateButtons()
     const bool running = m_worker->isRunning();
     const bool stopping = m_worker->isStopping();
     m_start->setEnabled(!running && m_ready);
-    m_pause->setEnabled(running && !stopping);
+    m_pause->setEnabled(running && !stopping && m_worker->canPause());
+    // Said once here, for every state: a group's run cannot pause.
+    m_pause->setToolTip(running && !m_worker->canPause()
+                            ? tr("A run of %1 processes cannot pause: Stop saves a checkpoint, and Resume on the Runs page "
+                                 "continues it")
+                                  .arg(m_worker->processes())
+                            : tr("Pause after this batch; Resume continues exactly where it left off (Ctrl+P)"));
     m_pause->setText(m_worker->isPaused() ? tr("Resume") : tr("Pause"));
     m_pause->setIcon(style()->standardIcon(m_worker->isPaused() ? QStyle::SP_MediaPlay : QStyle::SP_MediaPause));
     m_stop->setEnabled(running && !stopping);
